@@ -1,0 +1,3 @@
+from ipvlan_tui.cli import main
+
+raise SystemExit(main())
