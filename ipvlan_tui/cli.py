@@ -1,0 +1,373 @@
+"""Headless front end with Docker's flag names. Talks only to the controller.
+
+Exit codes: 0 done, 1 failure (rolled back), 2 bad input (nothing changed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Sequence
+
+from ipvlan_tui.errors import EngineError, IpvlanTuiError, PlanFailed, ValidationError
+from ipvlan_tui.model import ENGINE_DOCKER, ENGINE_NETNS, EndpointRequest, NetworkRequest
+
+EXIT_OK, EXIT_FAIL, EXIT_BAD = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but its usage errors say the field and exit 2 with one line."""
+
+    def error(self, message: str):  # noqa: D401
+        self.exit(EXIT_BAD, f"{self.prog}: {message}\n(see `{self.prog} --help`)\n")
+
+
+def _common(p: argparse.ArgumentParser, sub: bool) -> None:
+    d = argparse.SUPPRESS if sub else None
+    p.add_argument("--state-dir", default=d, help="where the store lives (default /var/lib/ipvlan-tui, "
+                   "or $IPVLAN_TUI_STATE_DIR)")
+    p.add_argument("--engine", choices=(ENGINE_NETNS, ENGINE_DOCKER),
+                   default=d if sub else ENGINE_NETNS,
+                   help="engine for commands that change things (default netns)")
+    p.add_argument("--host", action="append", default=d,
+                   help="Docker daemon URL or context (repeatable)")
+    p.add_argument("--demo", action="store_true", default=d if sub else False,
+                   help="use an in-memory demo kernel (nothing on this machine is touched)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    top = _Parser(prog="ipvlan-tui", allow_abbrev=False,
+                  description="ipvlan networks, 802.1q VLANs and endpoints, with Docker's flag names. "
+                              "No command starts the console.")
+    _common(top, sub=False)
+    cmds = top.add_subparsers(dest="cmd", parser_class=_Parser)
+
+    net = cmds.add_parser("network", help="create, remove, list, inspect networks", allow_abbrev=False)
+    netcmds = net.add_subparsers(dest="netcmd", parser_class=_Parser)
+    c = netcmds.add_parser("create", help="create an ipvlan network", allow_abbrev=False)
+    _common(c, sub=True)
+    c.add_argument("-d", "--driver", default="ipvlan")
+    c.add_argument("--subnet", action="append", default=[])
+    c.add_argument("--gateway", action="append", default=[])
+    c.add_argument("--ip-range", action="append", default=[])
+    c.add_argument("--aux-address", action="append", default=[], metavar="NAME=IP")
+    c.add_argument("-o", "--opt", action="append", default=[], metavar="KEY=VALUE",
+                   help="parent=IFACE, ipvlan_mode=l2|l3|l3s, ipvlan_flag=bridge|private|vepa")
+    c.add_argument("--internal", action="store_true")
+    c.add_argument("--ipv6", action="store_true")
+    c.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    c.add_argument("name")
+    r = netcmds.add_parser("rm", help="remove networks", allow_abbrev=False)
+    _common(r, sub=True)
+    r.add_argument("-f", "--force", action="store_true", help="also remove attached endpoints")
+    r.add_argument("--dry-run", action="store_true")
+    r.add_argument("names", nargs="+")
+    ls = netcmds.add_parser("ls", help="list networks", allow_abbrev=False)
+    _common(ls, sub=True)
+    ls.add_argument("--json", action="store_true")
+    ins = netcmds.add_parser("inspect", help="show networks in detail", allow_abbrev=False)
+    _common(ins, sub=True)
+    ins.add_argument("--json", action="store_true")
+    ins.add_argument("names", nargs="+")
+
+    run = cmds.add_parser("run", help="attach a new endpoint (namespace with an ipvlan eth0)",
+                          allow_abbrev=False)
+    _common(run, sub=True)
+    run.add_argument("--net", "--network", dest="net", required=True)
+    run.add_argument("--ip")
+    run.add_argument("--ip6")
+    run.add_argument("--name")
+    run.add_argument("-i", "--interactive", action="store_true", help="accepted for docker parity")
+    run.add_argument("-t", "--tty", action="store_true", help="accepted for docker parity")
+    run.add_argument("-d", "--detach", action="store_true", help="accepted for docker parity")
+    run.add_argument("--rm", action="store_true", help="accepted for docker parity")
+    run.add_argument("--dry-run", action="store_true")
+    run.add_argument("image", nargs="?", help="image (docker engine); ignored by the netns engine")
+    run.add_argument("command", nargs=argparse.REMAINDER)
+
+    ex = cmds.add_parser("exec", help="run a command inside an endpoint", allow_abbrev=False)
+    _common(ex, sub=True)
+    ex.add_argument("name")
+    ex.add_argument("command", nargs=argparse.REMAINDER)
+
+    rm = cmds.add_parser("rm", help="remove endpoints", allow_abbrev=False)
+    _common(rm, sub=True)
+    rm.add_argument("-f", "--force", action="store_true", help="accepted for docker parity")
+    rm.add_argument("--dry-run", action="store_true")
+    rm.add_argument("names", nargs="+")
+
+    ps = cmds.add_parser("ps", help="list endpoints", allow_abbrev=False)
+    _common(ps, sub=True)
+    ps.add_argument("--json", action="store_true")
+
+    ln = cmds.add_parser("links", help="parents and VLAN sub-interfaces with their owners",
+                         allow_abbrev=False)
+    _common(ln, sub=True)
+    ln.add_argument("--json", action="store_true")
+    ln.add_argument("--all", action="store_true", help="every link in every namespace")
+
+    rs = cmds.add_parser("restore", help="re-create missing links and namespaces; report orphans",
+                         allow_abbrev=False)
+    _common(rs, sub=True)
+    rs.add_argument("--dry-run", action="store_true")
+
+    cmds.add_parser("lab", help="the kernel lab VM: setup, exec, shell", add_help=False)
+    cmds.add_parser("ping", help="ICMP from inside an endpoint, with the predicted verdict",
+                    add_help=False)
+    return top
+
+
+# ----------------------------------------------------------------------------- output
+def _table(rows: list[list[str]], headers: list[str]) -> str:
+    widths = [len(h) for h in headers]
+    for row in rows:
+        widths = [max(w, len(str(c))) for w, c in zip(widths, row)]
+    lines = ["   ".join(h.ljust(w) for h, w in zip(headers, widths)).rstrip()]
+    for row in rows:
+        lines.append("   ".join(str(c).ljust(w) for c, w in zip(row, widths)).rstrip())
+    return "\n".join(lines)
+
+
+def network_to_dict(net) -> dict:
+    spec = net.spec
+    return {
+        "Name": spec.name,
+        "Id": spec.network_id,
+        "Driver": "ipvlan",
+        "Engine": spec.engine,
+        "Host": spec.host or "local",
+        "EnableIPv6": spec.ipv6,
+        "Internal": spec.internal,
+        "Isolated": spec.isolated,
+        "IPAM": {"Config": [
+            {k: v for k, v in (("Subnet", s.cidr), ("Gateway", s.gateway),
+                               ("IPRange", s.ip_range),
+                               ("AuxiliaryAddresses", dict(s.aux_addresses) or None)) if v}
+            for s in spec.subnets]},
+        "Options": {"parent": spec.parent.name if spec.parent else "",
+                    "ipvlan_mode": spec.mode, "ipvlan_flag": spec.flag},
+        "Parent": {"name": spec.parent.name, "kind": spec.parent.kind,
+                   "created_by_ipvlan_tui": spec.parent.create,
+                   "vlan_id": spec.parent.vlan_id, "base": spec.parent.base} if spec.parent else None,
+        "CreatedLinks": list(net.created_links),
+        "Containers": {e.name: {"IPv4Address": e.ipv4, "IPv6Address": e.ipv6,
+                                "Namespace": e.netns, "State": e.state} for e in net.endpoints},
+        "Warnings": list(spec.warnings),
+    }
+
+
+def _print_plan(result, out) -> None:
+    print(result.plan.render(), file=out)
+
+
+# ----------------------------------------------------------------------------- commands
+def _ctl(args):
+    from ipvlan_tui.controller import open_controller
+    return open_controller(args.state_dir, demo=args.demo)
+
+
+def cmd_network(args, out, err) -> int:
+    if args.netcmd is None:
+        print("usage: ipvlan-tui network {create,rm,ls,inspect} ...", file=err)
+        return EXIT_BAD
+    ctl = _ctl(args)
+    if args.netcmd == "create":
+        req = NetworkRequest(
+            name=args.name, driver=args.driver, subnets=tuple(args.subnet),
+            gateways=tuple(args.gateway), ip_ranges=tuple(args.ip_range),
+            aux_addresses=tuple(args.aux_address), options=tuple(args.opt),
+            internal=args.internal, ipv6=args.ipv6, engine=args.engine,
+            host=(args.host or [""])[0])
+        result = ctl.create_network(req, dry_run=args.dry_run)
+        for w in result.warnings:
+            print(f"warning: {w}", file=err)
+        if args.dry_run:
+            _print_plan(result, out)
+        else:
+            print(result.network.network_id, file=out)
+        return EXIT_OK
+    if args.netcmd == "rm":
+        code = EXIT_OK
+        for name in args.names:
+            try:
+                result = ctl.remove_network(name, force=args.force, dry_run=args.dry_run)
+            except ValidationError as exc:
+                print(f"error: {exc}", file=err)
+                code = EXIT_BAD
+                continue
+            if args.dry_run:
+                _print_plan(result, out)
+            else:
+                print(name, file=out)
+        return code
+    if args.netcmd == "ls":
+        nets = ctl.networks()
+        if args.json:
+            print(json.dumps([network_to_dict(n) for n in nets], indent=2), file=out)
+            return EXIT_OK
+        rows = [[n.spec.network_id[:12], n.spec.name, "ipvlan", n.spec.engine,
+                 f"{n.spec.mode} {n.spec.flag}", n.spec.parent.name if n.spec.parent else "",
+                 ",".join(s.cidr for s in n.spec.subnets), str(len(n.endpoints))] for n in nets]
+        print(_table(rows, ["NETWORK ID", "NAME", "DRIVER", "ENGINE", "MODE", "PARENT",
+                            "SUBNETS", "ENDPOINTS"]), file=out)
+        return EXIT_OK
+    if args.netcmd == "inspect":
+        found = []
+        code = EXIT_OK
+        for name in args.names:
+            try:
+                found.append(network_to_dict(ctl.network(name)))
+            except ValidationError as exc:
+                print(f"error: {exc}", file=err)
+                code = EXIT_BAD
+        print(json.dumps(found, indent=2), file=out)
+        return code
+    return EXIT_BAD
+
+
+def cmd_run(args, out, err) -> int:
+    ctl = _ctl(args)
+    name = args.name
+    if not name:
+        import secrets
+        name = f"{args.net}-{secrets.token_hex(3)}"[:60]
+    req = EndpointRequest(name=name, network=args.net, ipv4=args.ip, ipv6=args.ip6,
+                          engine=args.engine, image=args.image,
+                          command=tuple(c for c in args.command if c != "--"))
+    result = ctl.run_endpoint(req, dry_run=args.dry_run)
+    if args.dry_run:
+        _print_plan(result, out)
+        return EXIT_OK
+    ep = result.endpoint
+    addrs = " ".join(a for a in (ep.ipv4, ep.ipv6) if a)
+    print(f"{ep.name}\t{ep.network}\t{addrs}", file=out)
+    return EXIT_OK
+
+
+def cmd_exec(args, out, err) -> int:
+    ctl = _ctl(args)
+    argv = list(args.command)
+    if argv and argv[0] == "--":
+        argv = argv[1:]
+    full = ctl.exec_argv(args.name, argv)
+    out.flush()
+    err.flush()
+    import subprocess
+    return subprocess.call(full)
+
+
+def cmd_rm(args, out, err) -> int:
+    ctl = _ctl(args)
+    code = EXIT_OK
+    for name in args.names:
+        try:
+            result = ctl.remove_endpoint(name, dry_run=args.dry_run)
+        except ValidationError as exc:
+            print(f"error: {exc}", file=err)
+            code = EXIT_BAD
+            continue
+        if args.dry_run:
+            _print_plan(result, out)
+        else:
+            print(name, file=out)
+    return code
+
+
+def cmd_ps(args, out, err) -> int:
+    ctl = _ctl(args)
+    eps = ctl.endpoints()
+    if args.json:
+        print(json.dumps([{"Name": e.name, "Network": e.network, "Engine": e.engine,
+                           "IPv4": e.ipv4, "IPv6": e.ipv6, "Namespace": e.netns,
+                           "State": e.state} for e in eps], indent=2), file=out)
+        return EXIT_OK
+    rows = [[e.name, e.engine, e.network, e.ipv4 or "", e.ipv6 or "", e.state] for e in eps]
+    print(_table(rows, ["NAME", "ENGINE", "NETWORK", "IPV4", "IPV6", "STATE"]), file=out)
+    return EXIT_OK
+
+
+def cmd_links(args, out, err) -> int:
+    ctl = _ctl(args)
+    inv = ctl.inventory()
+    if args.all:
+        links = list(inv.links)
+    else:
+        # Parents (host links that are not endpoints) and VLAN sub-interfaces.
+        links = [l for l in inv.host_links() if l.kind not in ("ipvlan",) and l.name != "lo"]
+    if args.json:
+        print(json.dumps([{"Name": l.name, "Index": l.ifindex, "Kind": l.kind,
+                           "Namespace": l.netns, "State": l.state, "MTU": l.mtu, "MAC": l.mac,
+                           "Parent": l.parent_name, "VlanId": l.vlan_id,
+                           "IpvlanMode": l.ipvlan_mode, "IpvlanFlag": l.ipvlan_flag,
+                           "Addresses": list(l.addresses), "Owner": l.owner} for l in links],
+                         indent=2), file=out)
+        return EXIT_OK
+    kids: dict[str, int] = {}
+    for l in inv.links:
+        if l.parent_name and l.kind == "ipvlan":
+            kids[l.parent_name] = kids.get(l.parent_name, 0) + 1
+    rows = [[l.name, l.kind, l.netns or "-", l.state, str(l.mtu), l.parent_name or "",
+             str(l.vlan_id or ""), str(kids.get(l.name, "")), l.owner,
+             ",".join(l.addresses)] for l in links]
+    print(_table(rows, ["NAME", "KIND", "NETNS", "STATE", "MTU", "PARENT", "VLAN", "IPVLANS",
+                        "OWNER", "ADDRESSES"]), file=out)
+    return EXIT_OK
+
+
+def cmd_restore(args, out, err) -> int:
+    ctl = _ctl(args)
+    rep = ctl.restore(dry_run=args.dry_run)
+    verb = "would " if args.dry_run else ""
+    for line in rep.rolled_back:
+        print(f"{verb}undo half-made {line}", file=out)
+    for line in rep.repaired:
+        print(f"{verb}re-create {line}", file=out)
+    for line in rep.missing_in_kernel:
+        print(f"cannot re-create {line}", file=err)
+    for line in rep.orphans_in_kernel:
+        print(f"orphan: {line}", file=out)
+    if rep.unchanged and not rep.orphans_in_kernel and not rep.missing_in_kernel:
+        print("kernel and store agree; nothing to do", file=out)
+    return EXIT_FAIL if rep.missing_in_kernel else EXIT_OK
+
+
+HANDLERS = {"network": cmd_network, "run": cmd_run, "exec": cmd_exec, "rm": cmd_rm,
+            "ps": cmd_ps, "links": cmd_links, "restore": cmd_restore}
+
+
+def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    out = out or sys.stdout
+    err = err or sys.stderr
+    # Sub-programs with their own parsers.
+    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    if first is not None and argv[first] == "lab":
+        from ipvlan_tui.lab.cli import main as lab_main
+        return lab_main(argv[first + 1:])
+    if first is not None and argv[first] == "ping":
+        from ipvlan_tui.pingcli import main as ping_main
+        return ping_main(argv[:first] + argv[first + 1:], out, err)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.cmd is None:
+        from ipvlan_tui.tui.app import run_app
+        return run_app(state_dir=args.state_dir, demo=args.demo)
+    try:
+        return HANDLERS[args.cmd](args, out, err)
+    except ValidationError as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_BAD
+    except PlanFailed as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_FAIL
+    except (EngineError, IpvlanTuiError) as exc:
+        print(f"error: {exc}", file=err)
+        return EXIT_FAIL
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,678 @@
+"""The one facade for the CLI and the console: validate -> plan -> apply/roll back -> report.
+
+It owns no UI and no netlink: the kernel backend (engines/) does the work,
+the store remembers what we made, spec/ipam/plan decide what to do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from ipvlan_tui import ipam, spec as specmod
+from ipvlan_tui.engines import hostsfile
+from ipvlan_tui.engines.base import KernelBackend
+from ipvlan_tui.errors import EngineError, ValidationError
+from ipvlan_tui.model import (
+    ENDPOINT_IFNAME,
+    ENGINE_DOCKER,
+    ENGINE_NETNS,
+    OWNER_DOCKER,
+    OWNER_TOOL,
+    PARENT_DUMMY,
+    PARENT_VLAN,
+    Endpoint,
+    EndpointRequest,
+    Inventory,
+    Link,
+    Network,
+    NetworkRequest,
+    NetworkSpec,
+    Topology,
+)
+from ipvlan_tui.plan import Plan, Step
+from ipvlan_tui.store import Store
+
+ProgressFn = Callable[[int, Step, str], None]
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    when: float
+    action: str
+    commands: tuple[str, ...]
+    outcome: str  # "ok", "dry-run", "failed: ...", "rolled back: ..."
+
+
+@dataclass(frozen=True)
+class OpResult:
+    plan: Plan
+    dry_run: bool = False
+    network: NetworkSpec | None = None
+    endpoint: Endpoint | None = None
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    root: bool
+    drivers: dict[str, bool]
+    docker: str  # "ok", or why Docker cannot be reached, or "off"
+
+    @property
+    def missing_drivers(self) -> list[str]:
+        return [d for d, ok in self.drivers.items() if not ok]
+
+    @property
+    def can_change(self) -> bool:
+        return self.root and not self.missing_drivers
+
+    @property
+    def why_read_only(self) -> str:
+        if not self.root:
+            return "read-only: not root (needs root or CAP_NET_ADMIN)"
+        if self.missing_drivers:
+            return ("this kernel lacks the " + ", ".join(self.missing_drivers)
+                    + " driver(s); try `ipvlan-tui lab shell`")
+        return ""
+
+
+@dataclass(frozen=True)
+class RestoreReport:
+    repaired: tuple[str, ...] = ()
+    rolled_back: tuple[str, ...] = ()
+    orphans_in_kernel: tuple[str, ...] = ()  # ours by record, but no network/endpoint row
+    missing_in_kernel: tuple[str, ...] = ()  # could not be recreated
+    unchanged: bool = True
+
+
+def _new_id() -> str:
+    return secrets.token_hex(32)
+
+
+def _is_root() -> bool:
+    return os.geteuid() == 0
+
+
+class Controller:
+    def __init__(
+        self,
+        kernel: KernelBackend,
+        store: Store,
+        *,
+        hosts_root: Path | None = None,
+        root: bool | None = None,
+        docker: object | None = None,
+    ) -> None:
+        self.kernel = kernel
+        self.store = store
+        self.hosts_root = hosts_root or hostsfile.DEFAULT_ROOT
+        self.root = _is_root() if root is None else root
+        self.docker = docker  # a DockerEngine when one is reachable (engines/docker.py)
+        self.log: list[LogEntry] = []
+        self._log_lock = threading.Lock()
+        self._drivers: dict[str, bool] | None = None
+
+    # ------------------------------------------------------------------ reads
+    def capabilities(self) -> Capabilities:
+        if self._drivers is None:
+            try:
+                self._drivers = self.kernel.probe_drivers()
+            except EngineError:
+                self._drivers = {"ipvlan": False, "8021q": False, "dummy": False}
+        docker = "off"
+        if self.docker is not None:
+            docker = getattr(self.docker, "status", lambda: "ok")()
+        return Capabilities(root=self.root, drivers=dict(self._drivers), docker=docker)
+
+    def inventory(self) -> Inventory:
+        inv = self.kernel.inventory()
+        return self._mark_owners(inv)
+
+    def _mark_owners(self, inv: Inventory) -> Inventory:
+        owned = {(r["name"], r["netns"]) for r in self.store.owned("link")}
+        owned_ns = {r["name"] for r in self.store.owned("netns")}
+        links = []
+        for link in inv.links:
+            owner = link.owner
+            if (link.name, link.netns) in owned or (link.netns and link.netns in owned_ns):
+                owner = OWNER_TOOL
+            elif link.kind == "dummy" and link.name.startswith("di-"):
+                owner = OWNER_DOCKER
+            elif link.netns.startswith("pid:"):
+                owner = OWNER_DOCKER
+            links.append(replace(link, owner=owner) if owner != link.owner else link)
+        return replace(inv, links=tuple(links))
+
+    def network_specs(self) -> list[NetworkSpec]:
+        specs = [s for s, _ in self.store.networks()]
+        if self.docker is not None:
+            try:
+                specs.extend(n.spec for n in self.docker.networks())
+            except EngineError:
+                pass
+        return specs
+
+    def networks(self, inventory: Inventory | None = None) -> list[Network]:
+        inv = inventory or self.kernel.inventory()
+        eps = self.endpoints(inv)
+        owned = self.store.owned("link")
+        result = []
+        for spec, state in self.store.networks():
+            made = tuple(r["name"] for r in owned if r["network"] == spec.name and not r["endpoint"])
+            result.append(Network(spec=spec, endpoints=tuple(e for e in eps if e.network == spec.name),
+                                  created_links=made))
+        if self.docker is not None:
+            try:
+                result.extend(self.docker.networks())
+            except EngineError:
+                pass
+        return result
+
+    def endpoints(self, inventory: Inventory | None = None) -> list[Endpoint]:
+        inv = inventory or self.kernel.inventory()
+        present = set(inv.namespaces)
+        result = []
+        for ep, state in self.store.endpoints():
+            if state == "creating":
+                live = "creating"
+            elif ep.netns in present and inv.by_name(ENDPOINT_IFNAME, ep.netns):
+                live = "running"
+            else:
+                live = "missing"
+            result.append(replace(ep, state=live))
+        return result
+
+    def topology(self) -> Topology:
+        inv = self.inventory()
+        status = [(ENGINE_NETNS, "ok")]
+        if self.docker is not None:
+            status.append((ENGINE_DOCKER, self.capabilities().docker))
+        return Topology(inventory=inv, networks=tuple(self.networks(inv)),
+                        engines_status=tuple(status))
+
+    def network(self, name: str) -> Network:
+        for net in self.networks():
+            if net.spec.name == name:
+                return net
+        raise ValidationError("network", name, "no such network",
+                              "see `ipvlan-tui network ls` for the names")
+
+    # ------------------------------------------------------------ validation
+    def _require_change(self) -> None:
+        if not self.root:
+            raise EngineError("read-only: this needs root (or CAP_NET_ADMIN)",
+                              hint="run it again with sudo")
+
+    def validate_network(self, req: NetworkRequest, inventory: Inventory | None = None,
+                         network_id: str = "") -> NetworkSpec:
+        inv = inventory or self.kernel.inventory()
+        return specmod.validate_network(req, inv, self.network_specs(),
+                                        network_id=network_id or _new_id())
+
+    def suggest_subnet(self) -> str:
+        inv = self.kernel.inventory()
+        taken = [s.cidr for n in self.network_specs() for s in n.subnets]
+        taken += list(inv.host_routes)
+        taken += [a for l in inv.host_links() for a in l.addresses]
+        return ipam.default_pool(taken)
+
+    # --------------------------------------------------------------- logging
+    def _log(self, action: str, plan: Plan, outcome: str) -> None:
+        with self._log_lock:
+            self.log.append(LogEntry(time.time(), action,
+                                     tuple(s.command for s in plan.steps), outcome))
+
+    def _run_plan(self, action: str, plan: Plan, dry_run: bool,
+                  on_progress: ProgressFn | None) -> None:
+        if dry_run:
+            self._log(action, plan, "dry-run")
+            return
+        try:
+            plan.execute(on_progress)
+        except Exception as exc:
+            self._log(action, plan, f"failed: {exc}")
+            raise
+        self._log(action, plan, "ok")
+
+    # ------------------------------------------------------- network create
+    def plan_network_create(self, req: NetworkRequest) -> tuple[NetworkSpec, Plan]:
+        if req.engine == ENGINE_DOCKER:
+            docker = self._docker()
+            spec = self.validate_network(req)
+            return spec, docker.plan_network_create(spec)
+        spec = self.validate_network(req)
+        k, store = self.kernel, self.store
+        steps: list[Step] = [Step(
+            f"record network {spec.name} ({spec.mode} {spec.flag})",
+            f"# store: network {spec.name} " + " ".join(s.cidr for s in spec.subnets),
+            do=lambda: store.add_network(spec, state="creating"),
+            undo=lambda: store.delete_network(spec.name),
+            undo_command=f"# store: forget network {spec.name}",
+        )]
+        parent = spec.parent
+        assert parent is not None
+        if parent.create and parent.kind == PARENT_VLAN:
+            def make_vlan(p=parent):
+                store.own("link", p.name, spec.name)
+                idx = k.create_vlan(p.base, p.vlan_id, p.name)
+                store.own("link", p.name, spec.name, ifindex=idx)
+
+            def drop_vlan(p=parent):
+                if k.link_exists(p.name):
+                    k.delete_link(p.name)
+                store.disown("link", p.name)
+
+            steps.append(Step(
+                f"create 802.1q sub-interface {parent.name} (VLAN {parent.vlan_id} on {parent.base})",
+                f"ip link add link {parent.base} name {parent.name} type vlan id {parent.vlan_id}"
+                f" && ip link set {parent.name} up",
+                do=make_vlan, undo=drop_vlan, undo_command=f"ip link del {parent.name}"))
+        elif parent.create and parent.kind == PARENT_DUMMY:
+            def make_dummy(p=parent):
+                store.own("link", p.name, spec.name)
+                idx = k.create_dummy(p.name)
+                store.own("link", p.name, spec.name, ifindex=idx)
+
+            def drop_dummy(p=parent):
+                if k.link_exists(p.name):
+                    k.delete_link(p.name)
+                store.disown("link", p.name)
+
+            steps.append(Step(
+                f"create isolated dummy parent {parent.name}",
+                f"ip link add {parent.name} type dummy && ip link set {parent.name} up",
+                do=make_dummy, undo=drop_dummy, undo_command=f"ip link del {parent.name}"))
+        steps.append(Step(
+            f"mark network {spec.name} ready",
+            f"# store: network {spec.name} ready",
+            do=lambda: store.set_network_state(spec.name, "ready"),
+        ))
+        return spec, Plan(f"network create {spec.name}", steps)
+
+    def create_network(self, req: NetworkRequest, *, dry_run: bool = False,
+                       on_progress: ProgressFn | None = None) -> OpResult:
+        spec, plan = self.plan_network_create(req)
+        if not dry_run:
+            self._require_change()
+        self._run_plan(f"network create {spec.name}", plan, dry_run, on_progress)
+        return OpResult(plan=plan, dry_run=dry_run, network=spec, warnings=spec.warnings)
+
+    # ---------------------------------------------------------- network rm
+    def _owned_link_is_ours(self, row: dict) -> bool:
+        """The link still is the one we made (same index), not a namesake."""
+        idx = self.kernel.link_index(row["name"], row["netns"])
+        return idx is not None and (row["ifindex"] is None or row["ifindex"] == idx)
+
+    def plan_network_remove(self, name: str, force: bool = False) -> tuple[NetworkSpec, Plan]:
+        found = self.store.network(name)
+        if found is None:
+            if self.docker is not None and self.docker.has_network(name):
+                return self.docker.plan_network_remove(name, force)
+            raise ValidationError("network", name, "no such network",
+                                  "see `ipvlan-tui network ls` for the names")
+        spec, _ = found
+        eps = [e for e, _ in self.store.endpoints(name)]
+        steps: list[Step] = []
+        if eps and not force:
+            raise ValidationError(
+                "network", name,
+                f"{len(eps)} endpoint(s) still attached: " + ", ".join(e.name for e in eps),
+                "remove them first (`ipvlan-tui rm NAME`) or pass --force")
+        for ep in eps:
+            steps.extend(self._endpoint_remove_steps(ep))
+        for row in self.store.owned("link"):
+            if row["network"] != name or row["endpoint"]:
+                continue
+            def drop(r=row):
+                if self._owned_link_is_ours(r):
+                    self.kernel.delete_link(r["name"], r["netns"])
+                self.store.disown("link", r["name"], r["netns"])
+            steps.append(Step(f"delete {row['name']} (made by ipvlan-tui for {name})",
+                              f"ip link del {row['name']}", do=drop))
+        steps.append(Step(f"forget network {name}", f"# store: forget network {name}",
+                          do=lambda: self.store.delete_network(name)))
+        return spec, Plan(f"network rm {name}", steps)
+
+    def remove_network(self, name: str, *, force: bool = False, dry_run: bool = False,
+                       on_progress: ProgressFn | None = None) -> OpResult:
+        spec, plan = self.plan_network_remove(name, force)
+        if not dry_run:
+            self._require_change()
+        self._run_plan(f"network rm {name}", plan, dry_run, on_progress)
+        return OpResult(plan=plan, dry_run=dry_run, network=spec)
+
+    # -------------------------------------------------------------- endpoints
+    def _docker(self):
+        if self.docker is None:
+            raise EngineError("Docker is not reachable", hint="start dockerd or use --engine netns")
+        return self.docker
+
+    def plan_endpoint_create(self, req: EndpointRequest) -> tuple[Endpoint, Plan]:
+        found = self.store.network(req.network)
+        if found is None:
+            if self.docker is not None and self.docker.has_network(req.network):
+                return self.docker.plan_run(req)
+            raise ValidationError("--net", req.network, "no such network",
+                                  "create it first with `ipvlan-tui network create`")
+        spec, state = found
+        if state != "ready":
+            raise ValidationError("--net", req.network, f"the network is in state {state!r}",
+                                  "run `ipvlan-tui restore` to finish or undo it")
+        names = {e.name for e, _ in self.store.endpoints()}
+        used = self.store.used_addresses(spec.name)
+        specmod.validate_endpoint(req, spec, used, names)
+        if self.kernel.netns_exists(req.name):
+            raise ValidationError("--name", req.name,
+                                  "a network namespace with this name already exists "
+                                  "(not made by ipvlan-tui for this endpoint)",
+                                  "pick another --name; ipvlan-tui never takes over a namespace")
+        parent = spec.parent
+        assert parent is not None
+        k, store = self.kernel, self.store
+        # Predict the addresses for display; the real pick happens under the store lock.
+        v4, v6 = self._pick(spec, req, used)
+        routes = specmod.endpoint_routes(spec, v4, v6)
+        state_box: dict[str, Endpoint] = {}
+
+        def reserve():
+            ep = Endpoint(name=req.name, network=spec.name, engine=ENGINE_NETNS, netns=req.name)
+            state_box["ep"] = store.reserve_endpoint(ep, lambda u: self._pick(spec, req, u))
+
+        def unreserve():
+            store.delete_endpoint(req.name)
+
+        def make_ns():
+            store.own("netns", req.name, spec.name, endpoint=req.name)
+            k.create_netns(req.name)
+
+        def drop_ns():
+            if k.netns_exists(req.name):
+                k.delete_netns(req.name)
+            store.disown("netns", req.name)
+
+        def make_link():
+            k.create_endpoint_link(req.name, parent.name, spec.mode, spec.flag, ENDPOINT_IFNAME)
+
+        def configure():
+            ep = state_box["ep"]
+            addrs = self._cidrs(spec, ep)
+            k.configure_endpoint(req.name, ENDPOINT_IFNAME, addrs,
+                                 specmod.endpoint_routes(spec, ep.ipv4, ep.ipv6))
+
+        def hosts():
+            self._write_hosts(spec.name)
+
+        def finish():
+            store.set_endpoint_state(req.name, "ready")
+
+        cidrs = self._cidrs(spec, Endpoint(req.name, spec.name, ipv4=v4, ipv6=v6))
+        ns = req.name
+        addr_cmds = " && ".join(
+            f"ip -n {ns} addr add {c} dev {ENDPOINT_IFNAME}" + (" nodad" if ":" in c else "")
+            for c in cidrs)
+        route_cmds = " && ".join(f"ip -n {ns} " + r.ip_command()[3:] for r in routes)
+        steps = [
+            Step(f"reserve {', '.join(a for a in (v4, v6) if a)} for {req.name} in {spec.name}",
+                 f"# store: endpoint {req.name} {v4 or ''} {v6 or ''}".rstrip(),
+                 do=reserve, undo=unreserve, undo_command=f"# store: release {req.name}"),
+            Step(f"create network namespace {ns}", f"ip netns add {ns}",
+                 do=make_ns, undo=drop_ns, undo_command=f"ip netns del {ns}"),
+            Step(f"create ipvlan {ENDPOINT_IFNAME} in {ns} on {parent.name} ({spec.mode} {spec.flag})",
+                 f"ip link add link {parent.name} name {ENDPOINT_IFNAME} netns {ns} "
+                 f"type ipvlan mode {spec.mode} {spec.flag}",
+                 do=make_link),
+            Step(f"bring up lo and {ENDPOINT_IFNAME}, add addresses and routes in {ns}",
+                 f"ip -n {ns} link set lo up && ip -n {ns} link set {ENDPOINT_IFNAME} up"
+                 + (f" && {addr_cmds}" if addr_cmds else "")
+                 + (f" && {route_cmds}" if route_cmds else ""),
+                 do=configure),
+            Step(f"write /etc/netns/{ns}/hosts for name resolution of peers",
+                 f"# /etc/netns/{ns}/hosts", do=hosts,
+                 undo=lambda: (hostsfile.remove(self.hosts_root, req.name),
+                               self._write_hosts(spec.name, skip=req.name))),
+            Step(f"mark endpoint {req.name} ready", f"# store: endpoint {req.name} ready", do=finish),
+        ]
+        ep = Endpoint(name=req.name, network=spec.name, engine=ENGINE_NETNS, ipv4=v4, ipv6=v6,
+                      netns=ns, state="planned")
+        return ep, Plan(f"run {req.name}", steps)
+
+    def run_endpoint(self, req: EndpointRequest, *, dry_run: bool = False,
+                     on_progress: ProgressFn | None = None) -> OpResult:
+        ep, plan = self.plan_endpoint_create(req)
+        if not dry_run:
+            self._require_change()
+        self._run_plan(f"run {req.name}", plan, dry_run, on_progress)
+        if not dry_run:
+            ep = self.store.endpoint(req.name) or ep
+        return OpResult(plan=plan, dry_run=dry_run, endpoint=ep)
+
+    def _pick(self, spec: NetworkSpec, req: EndpointRequest, used: set[str]):
+        v4 = v6 = None
+        if spec.subnets_v(4):
+            if req.ipv4:
+                sub = ipam.subnet_for(spec, req.ipv4)
+                if sub is None:
+                    raise ValidationError("--ip", req.ipv4, "not inside any subnet of " + spec.name,
+                                          "use an address from " + ", ".join(
+                                              s.cidr for s in spec.subnets_v(4)))
+                v4 = ipam.allocate(sub, used, req.ipv4)
+            else:
+                v4 = ipam.allocate(ipam.pick_subnet(spec, 4, used), used)
+        if spec.subnets_v(6):
+            if req.ipv6:
+                sub = ipam.subnet_for(spec, req.ipv6)
+                if sub is None:
+                    raise ValidationError("--ip6", req.ipv6, "not inside any subnet of " + spec.name,
+                                          "use an address from " + ", ".join(
+                                              s.cidr for s in spec.subnets_v(6)))
+                v6 = ipam.allocate(sub, used, req.ipv6)
+            else:
+                v6 = ipam.allocate(ipam.pick_subnet(spec, 6, used), used)
+        return v4, v6
+
+    @staticmethod
+    def _cidrs(spec: NetworkSpec, ep: Endpoint) -> list[str]:
+        out = []
+        for addr in (ep.ipv4, ep.ipv6):
+            if addr:
+                sub = ipam.subnet_for(spec, addr)
+                prefix = sub.cidr.split("/")[1] if sub else ("32" if ":" not in addr else "128")
+                out.append(f"{addr}/{prefix}")
+        return out
+
+    def _write_hosts(self, network: str, skip: str | None = None) -> None:
+        eps = [e for e, _ in self.store.endpoints(network) if e.name != skip]
+        owned_ns = {r["name"] for r in self.store.owned("netns")}
+        for ep in eps:
+            if ep.name in owned_ns:
+                hostsfile.write(self.hosts_root, ep, [p for p in eps if p.name != ep.name])
+
+    def _endpoint_remove_steps(self, ep: Endpoint) -> list[Step]:
+        k, store = self.kernel, self.store
+        owned_ns = any(r["name"] == ep.netns for r in store.owned("netns"))
+
+        def drop_ns():
+            if owned_ns and k.netns_exists(ep.netns):
+                k.delete_netns(ep.netns)
+
+        def forget():
+            store.delete_endpoint(ep.name)
+            hostsfile.remove(self.hosts_root, ep.name)
+            self._write_hosts(ep.network)
+
+        steps = []
+        if owned_ns:
+            steps.append(Step(f"delete namespace {ep.netns} (its {ENDPOINT_IFNAME} goes with it)",
+                              f"ip netns del {ep.netns}", do=drop_ns))
+        steps.append(Step(f"release {', '.join(a for a in (ep.ipv4, ep.ipv6) if a) or 'nothing'}"
+                          f" and forget endpoint {ep.name}",
+                          f"# store: forget endpoint {ep.name}", do=forget))
+        return steps
+
+    def plan_endpoint_remove(self, name: str) -> tuple[Endpoint, Plan]:
+        ep = self.store.endpoint(name)
+        if ep is None:
+            if self.docker is not None and self.docker.has_container(name):
+                return self.docker.plan_rm(name)
+            raise ValidationError("endpoint", name, "no such endpoint",
+                                  "see `ipvlan-tui ps` for the names")
+        return ep, Plan(f"rm {name}", self._endpoint_remove_steps(ep))
+
+    def remove_endpoint(self, name: str, *, dry_run: bool = False,
+                        on_progress: ProgressFn | None = None) -> OpResult:
+        ep, plan = self.plan_endpoint_remove(name)
+        if not dry_run:
+            self._require_change()
+        self._run_plan(f"rm {name}", plan, dry_run, on_progress)
+        return OpResult(plan=plan, dry_run=dry_run, endpoint=ep)
+
+    def exec_argv(self, name: str, argv: Sequence[str]) -> list[str]:
+        """The argument list that runs argv inside endpoint `name` (hosts file included)."""
+        ep = self.store.endpoint(name)
+        if ep is None:
+            raise ValidationError("endpoint", name, "no such endpoint",
+                                  "see `ipvlan-tui ps` for the names")
+        if not argv:
+            raise ValidationError("command", "", "nothing to run", "give it after --, e.g. -- ip route")
+        return ["ip", "netns", "exec", ep.netns, *argv]
+
+    # --------------------------------------------------------------- restore
+    def restore(self, *, dry_run: bool = False) -> RestoreReport:
+        """Bring kernel and store back in line after a crash or a reboot."""
+        if not dry_run:
+            self._require_change()
+        k, store = self.kernel, self.store
+        repaired: list[str] = []
+        rolled: list[str] = []
+        orphans: list[str] = []
+        missing: list[str] = []
+        networks = {s.name: (s, st) for s, st in store.networks()}
+        endpoints = {e.name: (e, st) for e, st in store.endpoints()}
+
+        # 1. Half-made endpoints (crash mid-run): undo them entirely.
+        for name, (ep, st) in endpoints.items():
+            if st != "creating":
+                continue
+            rolled.append(f"endpoint {name}")
+            if not dry_run:
+                if any(r["name"] == ep.netns for r in store.owned("netns")) and k.netns_exists(ep.netns):
+                    k.delete_netns(ep.netns)
+                hostsfile.remove(self.hosts_root, name)
+                store.delete_endpoint(name)
+        # 2. Half-made or half-removed networks: undo.
+        for name, (spec, st) in networks.items():
+            if st == "ready":
+                continue
+            rolled.append(f"network {name}")
+            if dry_run:
+                continue
+            for ep, _ in store.endpoints(name):
+                if k.netns_exists(ep.netns) and any(
+                        r["name"] == ep.netns for r in store.owned("netns")):
+                    k.delete_netns(ep.netns)
+                hostsfile.remove(self.hosts_root, ep.name)
+                store.delete_endpoint(ep.name)
+            for row in store.owned("link"):
+                if row["network"] == name and not row["endpoint"]:
+                    if self._owned_link_is_ours(row):
+                        k.delete_link(row["name"], row["netns"])
+                    store.disown("link", row["name"], row["netns"])
+            store.delete_network(name)
+        # 3. Ready networks: re-create missing parents we own.
+        for name, (spec, st) in networks.items():
+            if st != "ready" or spec.parent is None:
+                continue
+            p = spec.parent
+            if k.link_exists(p.name):
+                continue
+            if p.create and p.kind == PARENT_VLAN:
+                repaired.append(f"link {p.name} (VLAN {p.vlan_id} on {p.base}) for {name}")
+                if not dry_run:
+                    try:
+                        idx = k.create_vlan(p.base, p.vlan_id, p.name)
+                        store.own("link", p.name, name, ifindex=idx)
+                    except EngineError as exc:
+                        missing.append(f"link {p.name}: {exc}")
+            elif p.create and p.kind == PARENT_DUMMY:
+                repaired.append(f"link {p.name} (dummy) for {name}")
+                if not dry_run:
+                    try:
+                        idx = k.create_dummy(p.name)
+                        store.own("link", p.name, name, ifindex=idx)
+                    except EngineError as exc:
+                        missing.append(f"link {p.name}: {exc}")
+            else:
+                missing.append(f"parent {p.name} of {name} is gone and was not made by ipvlan-tui")
+        # 4. Ready endpoints: re-create missing namespaces/links.
+        inv = k.inventory()
+        for name, (ep, st) in endpoints.items():
+            if st != "ready" or ep.network not in networks:
+                continue
+            spec = networks[ep.network][0]
+            has_ns = ep.netns in inv.namespaces or k.netns_exists(ep.netns)
+            has_link = has_ns and inv.by_name(ENDPOINT_IFNAME, ep.netns) is not None
+            if has_ns and has_link:
+                continue
+            repaired.append(f"endpoint {name} ({'link' if has_ns else 'namespace and link'})")
+            if dry_run:
+                continue
+            try:
+                if not has_ns:
+                    k.create_netns(ep.netns)
+                    store.own("netns", ep.netns, spec.name, endpoint=name)
+                k.create_endpoint_link(ep.netns, spec.parent.name, spec.mode, spec.flag,
+                                       ENDPOINT_IFNAME)
+                k.configure_endpoint(ep.netns, ENDPOINT_IFNAME, self._cidrs(spec, ep),
+                                     specmod.endpoint_routes(spec, ep.ipv4, ep.ipv6))
+                self._write_hosts(spec.name)
+            except EngineError as exc:
+                missing.append(f"endpoint {name}: {exc}")
+        # 5. Orphans both ways: owned rows whose network is gone; our-looking links unknown to us.
+        live_networks = {s.name for s, _ in store.networks()}
+        for row in store.owned():
+            if row["network"] not in live_networks:
+                orphans.append(f"{row['kind']} {row['name']} (recorded for vanished network "
+                               f"{row['network']}; left alone)")
+        owned_names = {r["name"] for r in store.owned("link")}
+        for link in inv.host_links():
+            if link.name.startswith("itd-") and link.name not in owned_names:
+                orphans.append(f"link {link.name} looks like ipvlan-tui's but is not recorded; "
+                               f"left alone (delete with `ip link del {link.name}` if unwanted)")
+        unchanged = not (repaired or rolled)
+        return RestoreReport(tuple(repaired), tuple(rolled), tuple(orphans), tuple(missing),
+                             unchanged)
+
+    # ------------------------------------------------------------------ ping
+    def resolve_target(self, target: str, topology: Topology | None = None):
+        """An endpoint by name, or the address as given."""
+        topo = topology or self.topology()
+        for net in topo.networks:
+            for ep in net.endpoints:
+                if ep.name == target:
+                    return ep
+        return target
+
+
+def network_id_for(name: str) -> str:
+    return hashlib.sha256(name.encode()).hexdigest()
+
+
+def open_controller(state_dir: str | None = None, *, demo: bool = False,
+                    engine_hint: str | None = None) -> Controller:
+    """Build a Controller for this machine (or a demo one with an in-memory kernel)."""
+    root = _is_root()
+    if demo:
+        from ipvlan_tui.engines.fake import FakeKernel
+        import tempfile
+        tmp = Path(state_dir) if state_dir else Path(tempfile.mkdtemp(prefix="ipvlan-tui-demo-"))
+        return Controller(FakeKernel.demo(), Store(tmp), hosts_root=tmp / "netns-etc", root=True)
+    from ipvlan_tui.engines.kernel import KernelEngine
+    store = Store(state_dir, read_only=not root)
+    return Controller(KernelEngine(), store, root=root)
