@@ -94,9 +94,14 @@ class Route:
     dst: str  # "default" or a CIDR
     via: str | None = None  # next hop; None = on-link ("dev eth0")
     dev: str = ENDPOINT_IFNAME
+    # 4 or 6; 0 = infer from via/dst. Needed for an on-link IPv6 default
+    # ("default dev eth0" with no via), which nothing else can tell from IPv4.
+    family: int = 0
 
     @property
     def version(self) -> int:
+        if self.family in (4, 6):
+            return self.family
         probe = self.via or self.dst
         return 6 if ":" in probe else 4
 
