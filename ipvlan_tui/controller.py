@@ -454,28 +454,21 @@ class Controller:
         return OpResult(plan=plan, dry_run=dry_run, endpoint=ep)
 
     def _pick(self, spec: NetworkSpec, req: EndpointRequest, used: set[str]):
-        v4 = v6 = None
-        if spec.subnets_v(4):
-            if req.ipv4:
-                sub = ipam.subnet_for(spec, req.ipv4)
-                if sub is None:
-                    raise ValidationError("--ip", req.ipv4, "not inside any subnet of " + spec.name,
+        """(ipv4, ipv6) for an endpoint: the static ones asked for, else the lowest free."""
+        picked: list[str | None] = []
+        for version, wanted in ((4, req.ipv4), (6, req.ipv6)):
+            if wanted:
+                sub = ipam.subnet_for(spec, wanted)
+                if sub is None:  # validate_endpoint said so already; keep the message anyway
+                    raise ValidationError("--ip6" if version == 6 else "--ip", wanted,
+                                          f"not inside any subnet of {spec.name}",
                                           "use an address from " + ", ".join(
-                                              s.cidr for s in spec.subnets_v(4)))
-                v4 = ipam.allocate(sub, used, req.ipv4)
+                                              s.cidr for s in spec.subnets_v(version)))
+                picked.append(ipam.allocate(sub, used, wanted))
             else:
-                v4 = ipam.allocate(ipam.pick_subnet(spec, 4, used), used)
-        if spec.subnets_v(6):
-            if req.ipv6:
-                sub = ipam.subnet_for(spec, req.ipv6)
-                if sub is None:
-                    raise ValidationError("--ip6", req.ipv6, "not inside any subnet of " + spec.name,
-                                          "use an address from " + ", ".join(
-                                              s.cidr for s in spec.subnets_v(6)))
-                v6 = ipam.allocate(sub, used, req.ipv6)
-            else:
-                v6 = ipam.allocate(ipam.pick_subnet(spec, 6, used), used)
-        return v4, v6
+                sub = ipam.pick_subnet(spec, version, used)
+                picked.append(ipam.allocate(sub, used) if sub else None)
+        return picked[0], picked[1]
 
     @staticmethod
     def _cidrs(spec: NetworkSpec, ep: Endpoint) -> list[str]:
