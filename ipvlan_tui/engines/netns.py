@@ -43,9 +43,10 @@ _libc.unshare.argtypes = [ctypes.c_int]
 _libc.mount.argtypes = [ctypes.c_char_p, ctypes.c_char_p, ctypes.c_char_p, ctypes.c_ulong, ctypes.c_char_p]
 _libc.umount2.argtypes = [ctypes.c_char_p, ctypes.c_int]
 
-# The host namespace, pinned once at import time from the main thread's view
-# (/proc/self is the thread-group leader), so "" means the same namespace even
-# if some thread is inside another one when a later call is made.
+# "" (the host) is the main thread's namespace: /proc/self is the thread-group
+# leader, so "" means the same namespace whichever thread asks, even one that
+# has entered another namespace. (The kernel tests move the main thread into a
+# disposable namespace; "" follows it.)
 _HOST_NS_PATH = "/proc/self/ns/net"
 
 
@@ -335,12 +336,13 @@ class NetnsThread:
 
     def _main(self, ready: Future) -> None:
         try:
-            if self.name:
-                fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
-                try:
-                    setns(fd, CLONE_NEWNET)
-                finally:
-                    os.close(fd)
+            # Also for the host (""): a thread inherits its creator's namespace,
+            # which is not necessarily the main thread's.
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                setns(fd, CLONE_NEWNET)
+            finally:
+                os.close(fd)
         except BaseException as exc:  # noqa: BLE001
             ready.set_exception(exc)
             return
