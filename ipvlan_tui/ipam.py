@@ -227,19 +227,22 @@ def check_address(subnet: Subnet, requested: str, used: Collection[str], *, fiel
         raise ValidationError(fld, canon, f"is not inside subnet {subnet.cidr}",
                               f"give an address inside {subnet.cidr}")
     lo, hi = usable_range(net)
-    free = first_free(subnet, used)
-    suggest = f"e.g. {fld}={free}" if free else "the subnet is full"
+
+    def suggest() -> str:  # only computed on the error path
+        free = first_free(subnet, used)
+        return f"e.g. {fld}={free}" if free else "the subnet is full"
+
     if not lo <= int(addr) <= hi:
         what = ("the network address" if int(addr) == net.first and net.version == 4
                 else "the subnet-router anycast address" if int(addr) == net.first
                 else "the broadcast address")
-        raise ValidationError(fld, canon, f"is {what} of {subnet.cidr}", f"pick another address, {suggest}")
+        raise ValidationError(fld, canon, f"is {what} of {subnet.cidr}", f"pick another address, {suggest()}")
     reason = _reserved(subnet).get(int(addr))
     if reason:
-        raise ValidationError(fld, canon, f"is {reason}", f"pick another address, {suggest}")
+        raise ValidationError(fld, canon, f"is {reason}", f"pick another address, {suggest()}")
     if int(addr) in _used_ints(used, net.version):
         raise ValidationError(fld, canon, "is already in use on this network",
-                              f"pick a free address, {suggest}")
+                              f"pick a free address, {suggest()}")
     return canon
 
 
