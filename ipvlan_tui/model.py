@@ -188,8 +188,13 @@ class Inventory:
         return None
 
     def children_of(self, parent: str) -> tuple[Link, ...]:
-        """Links (any namespace) whose parent is the host link `parent`."""
-        return tuple(l for l in self.links if l.parent_name == parent and l.name != parent)
+        """Links (any namespace) whose parent is the host link `parent`.
+
+        Only the host link itself is excluded by name: an endpoint's ipvlan
+        link in a container is usually called eth0 too, on parent eth0.
+        """
+        return tuple(l for l in self.links
+                     if l.parent_name == parent and not (l.name == parent and l.netns == ""))
 
 
 @dataclass(frozen=True)
