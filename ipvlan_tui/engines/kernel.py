@@ -1,0 +1,506 @@
+"""The kernel engine: links, namespaces, addresses and routes (layer 5, no Textual).
+
+Changes go through pyroute2's IPRoute; bulk reads go through the lean reader
+in inventory.py. Design points (PERF.md):
+
+- One IPRoute per namespace, opened *inside* that namespace by a dedicated
+  thread (netns.NetnsThread) and reused; never `IPRoute(netns=...)`, which
+  forks a helper process. pyroute2 0.9 keeps its sockets per thread, so every
+  call for a namespace runs on that namespace's thread.
+- Because of that, pyroute2 never runs on the caller's thread: a Textual
+  worker (`@work(thread=True)`) can call the engine directly. Calling from a
+  thread that runs an asyncio event loop would freeze that loop, so it is
+  refused with a clear error unless the engine is built with
+  `allow_event_loop=True`.
+- Endpoint links are created directly inside their namespace with their
+  final name (IFLA_NET_NS_FD at creation): no rename, no move.
+- Every kernel refusal becomes errors.EngineError with a sentence a person
+  understands and, where there is one, what to do about it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import ipaddress
+import os
+import threading
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+from pyroute2.netlink.rtnl.ifinfmsg.plugins.ipvlan import ipvlan as _pyroute2_ipvlan
+
+from ipvlan_tui.engines import inventory as _inventory
+from ipvlan_tui.engines import netns as _netns
+from ipvlan_tui.errors import EngineError
+from ipvlan_tui.model import ENDPOINT_IFNAME, FLAGS, MODES, Inventory, Route
+
+T = TypeVar("T")
+
+IPVLAN_MODE = {"l2": 0, "l3": 1, "l3s": 2}
+IPVLAN_FLAG = {"bridge": 0, "private": 1, "vepa": 2}
+IFA_F_NODAD = 0x02
+RT_SCOPE_LINK = 253
+LAB_HINT = "try `ipvlan-tui lab shell` for a VM with a kernel that has it"
+
+
+class ipvlan_data(_pyroute2_ipvlan):
+    """pyroute2's ipvlan IFLA_INFO_DATA plus IFLA_IPVLAN_FLAGS (type 2, u16).
+
+    pyroute2 0.9.7 knows only IFLA_IPVLAN_MODE; without the flag every link
+    would silently be "bridge". Registered for kind "ipvlan" (and "ipvtap")
+    for the whole process, so reads through pyroute2 decode the flag too.
+    """
+
+    nla_map = (
+        ("IFLA_IPVLAN_UNSPEC", "none"),
+        ("IFLA_IPVLAN_MODE", "uint16"),
+        ("IFLA_IPVLAN_FLAGS", "uint16"),
+    )
+
+
+ifinfmsg.ifinfo.register_link_kind(module={"ipvlan": ipvlan_data, "ipvtap": ipvlan_data})
+
+
+# --------------------------------------------------------------------------
+# Errors a person can read
+# --------------------------------------------------------------------------
+def _errno_of(exc: BaseException) -> int | None:
+    if isinstance(exc, NetlinkError):
+        return exc.code
+    if isinstance(exc, OSError):
+        return exc.errno
+    return None
+
+
+def translate(exc: BaseException, what: str, *, kind: str | None = None, parent: str | None = None,
+              netns: str = "") -> EngineError:
+    """Turn an OSError/NetlinkError from `what` into an EngineError."""
+    if isinstance(exc, EngineError):
+        return exc
+    code = _errno_of(exc)
+    where = f" in namespace {netns}" if netns else ""
+    if code in (errno.EOPNOTSUPP, errno.ENOTSUP) and kind in ("ipvlan", "vlan", "8021q", "dummy", "macvlan"):
+        driver = {"vlan": "8021q"}.get(kind, kind)
+        return EngineError(f"{what} failed: the kernel lacks the {driver} driver", errno=code, hint=LAB_HINT)
+    if code in (errno.EPERM, errno.EACCES):
+        return EngineError(f"{what} failed: operation not permitted", errno=code,
+                           hint="needs root or CAP_NET_ADMIN")
+    if code == errno.ENODEV:
+        return EngineError(f"{what} failed: no such link{where}", errno=code,
+                           hint="check the name with `ip link show`")
+    if code == errno.EEXIST:
+        return EngineError(f"{what} failed: it already exists{where}", errno=code)
+    if code == errno.EBUSY:
+        if kind in ("ipvlan", "macvlan"):
+            return EngineError(
+                f"{what} failed: parent {parent or '?'} is busy: it already carries "
+                "macvlan/ipvlan links of another kind or mode, or is enslaved to a bridge/bond",
+                errno=code,
+                hint="the kernel allows one of ipvlan or macvlan per parent; use another parent or VLAN",
+            )
+        return EngineError(f"{what} failed: device or resource busy{where}", errno=code)
+    if code == errno.EADDRINUSE:
+        return EngineError(
+            f"{what} failed: address already in use by another link on the same parent",
+            errno=code, hint="pick another --ip/--ip6 or release the old endpoint",
+        )
+    if code == errno.ENETUNREACH:
+        return EngineError(f"{what} failed: the gateway is not reachable on the link (no address in its subnet)",
+                           errno=code, hint="give the endpoint an address in the gateway's subnet first")
+    if code == errno.ENOENT:
+        return EngineError(f"{what} failed: not found{where}", errno=code)
+    if code == errno.ERANGE or code == errno.EINVAL:
+        return EngineError(f"{what} failed: the kernel rejected a value ({os.strerror(code)})", errno=code)
+    if code is not None:
+        return EngineError(f"{what} failed: {os.strerror(code)}", errno=code)
+    return EngineError(f"{what} failed: {exc}")
+
+
+# --------------------------------------------------------------------------
+# One thread + IPRoute per namespace
+# --------------------------------------------------------------------------
+class _Slot:
+    """A namespace thread and the IPRoute it opened inside the namespace."""
+
+    def __init__(self, name: str) -> None:
+        self.thread = _netns.NetnsThread(name)
+        try:
+            self.ipr: IPRoute = self.thread.call(IPRoute)
+        except BaseException:
+            self.thread.close()
+            raise
+
+    def call(self, fn: Callable[[IPRoute], T]) -> T:
+        return self.thread.call(fn, self.ipr)
+
+    def close(self) -> None:
+        try:
+            self.thread.call(self.ipr.close)
+        except Exception:  # noqa: BLE001 - closing is best effort
+            pass
+        self.thread.close()
+
+
+class KernelEngine:
+    """Netlink changes for ipvlan networks: VLAN/dummy parents, endpoints, routes."""
+
+    def __init__(self, *, max_namespaces: int = 32, allow_event_loop: bool = False) -> None:
+        self._slots: OrderedDict[str, _Slot] = OrderedDict()
+        self._lock = threading.Lock()
+        self._max = max(1, max_namespaces)
+        self._allow_event_loop = allow_event_loop
+        self._drivers: dict[str, bool] | None = None
+        self._closed = False
+
+    # ---- lifecycle ---------------------------------------------------
+    def close(self) -> None:
+        with self._lock:
+            slots = list(self._slots.values())
+            self._slots.clear()
+            self._closed = True
+        for slot in slots:
+            slot.close()
+
+    def __enter__(self) -> "KernelEngine":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def release(self, netns: str) -> None:
+        """Close the cached socket/thread of a namespace (it keeps the namespace alive)."""
+        with self._lock:
+            slot = self._slots.pop(netns, None)
+        if slot is not None:
+            slot.close()
+
+    # ---- plumbing ----------------------------------------------------
+    def _check_thread(self) -> None:
+        if self._allow_event_loop:
+            return
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        raise EngineError(
+            "the kernel engine was called on an asyncio event-loop thread, where its blocking "
+            "netlink calls would freeze the loop",
+            hint="call it from a worker thread (Textual: @work(thread=True)) or asyncio.to_thread",
+        )
+
+    def _slot(self, netns: str) -> _Slot:
+        if self._closed:
+            raise EngineError("the kernel engine is closed")
+        stale: list[_Slot] = []
+        with self._lock:
+            # Drop slots whose namespace is gone or was recreated: a cached socket
+            # would keep a deleted namespace (and its links) alive.
+            for name, s in list(self._slots.items()):
+                if not s.thread.still_same():
+                    stale.append(self._slots.pop(name))
+            slot = self._slots.get(netns)
+            if slot is not None:
+                self._slots.move_to_end(netns)
+        for s in stale:
+            s.close()
+        if slot is not None:
+            return slot
+        try:
+            slot = _Slot(netns)
+        except FileNotFoundError as exc:
+            raise EngineError(f"namespace {netns} does not exist", errno=errno.ENOENT) from exc
+        except (OSError, NetlinkError) as exc:
+            raise translate(exc, f"entering namespace {netns or 'host'}", netns=netns) from exc
+        evicted: list[_Slot] = []
+        with self._lock:
+            other = self._slots.get(netns)
+            if other is not None:  # another thread raced us
+                evicted.append(slot)
+                slot = other
+            else:
+                self._slots[netns] = slot
+                while len(self._slots) > self._max:
+                    evicted.append(self._slots.popitem(last=False)[1])
+        for s in evicted:
+            s.close()
+        return slot
+
+    def _run(self, netns: str, what: str, fn: Callable[[IPRoute], T], **ctx: Any) -> T:
+        self._check_thread()
+        slot = self._slot(netns)
+        try:
+            return slot.call(fn)
+        except EngineError:
+            raise
+        except (OSError, NetlinkError) as exc:
+            raise translate(exc, what, netns=netns, **ctx) from exc
+
+    @staticmethod
+    def _index(ipr: IPRoute, name: str, netns: str = "") -> int:
+        """The index of link `name` (one RTM_GETLINK by name, no dump)."""
+        try:
+            for msg in ipr.link("get", ifname=name):
+                return int(msg["index"])
+        except NetlinkError as exc:
+            if exc.code == errno.ENODEV:
+                where = f" in namespace {netns}" if netns else ""
+                raise EngineError(f"link {name} does not exist{where}", errno=errno.ENODEV) from exc
+            raise
+        raise EngineError(f"link {name} does not exist", errno=errno.ENODEV)
+
+    # ---- namespaces ----------------------------------------------------
+    def create_namespace(self, name: str, *, exist_ok: bool = False) -> str:
+        """Create /run/netns/NAME (no fork); returns its path."""
+        try:
+            return _netns.create(name, exist_ok=exist_ok)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        except OSError as exc:
+            raise translate(exc, f"creating namespace {name}") from exc
+
+    def delete_namespace(self, name: str, *, missing_ok: bool = True) -> bool:
+        """Release our socket in it, then remove the name (links in it go with it)."""
+        self.release(name)
+        try:
+            return _netns.delete(name, missing_ok=missing_ok)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        except OSError as exc:
+            raise translate(exc, f"deleting namespace {name}") from exc
+
+    def list_namespaces(self) -> list[str]:
+        return _netns.list_netns()
+
+    def namespace_exists(self, name: str) -> bool:
+        return _netns.exists(name)
+
+    # ---- links -------------------------------------------------------
+    def create_vlan(self, base: str, vlan_id: int, name: str, netns: str = "") -> int:
+        """`ip link add link BASE name NAME type vlan id ID up`; returns the new index."""
+        if not 1 <= int(vlan_id) <= 4094:
+            raise EngineError(f"VLAN id {vlan_id} is out of range", hint="use 1-4094")
+
+        def do(ipr: IPRoute) -> int:
+            base_index = self._index(ipr, base, netns)
+            ipr.link("add", ifname=name, kind="vlan", link=base_index, vlan_id=int(vlan_id), state="up")
+            return self._index(ipr, name, netns)
+
+        return self._run(netns, f"creating VLAN link {name} (id {vlan_id} on {base})", do, kind="vlan",
+                         parent=base)
+
+    def create_dummy(self, name: str, netns: str = "") -> int:
+        """`ip link add NAME type dummy up`; returns the new index."""
+
+        def do(ipr: IPRoute) -> int:
+            ipr.link("add", ifname=name, kind="dummy", state="up")
+            return self._index(ipr, name, netns)
+
+        return self._run(netns, f"creating dummy link {name}", do, kind="dummy")
+
+    def delete_link(self, name: str, netns: str = "", *, missing_ok: bool = False) -> bool:
+        """`ip link del NAME`; False when it was already gone and missing_ok."""
+
+        def do(ipr: IPRoute) -> bool:
+            try:
+                ipr.link("del", index=self._index(ipr, name, netns))
+            except EngineError as exc:
+                if missing_ok and exc.errno == errno.ENODEV:
+                    return False
+                raise
+            except NetlinkError as exc:
+                if missing_ok and exc.code == errno.ENODEV:
+                    return False
+                raise
+            return True
+
+        return self._run(netns, f"deleting link {name}", do)
+
+    def link_exists(self, name: str, netns: str = "") -> bool:
+        if netns and not _netns.exists(netns):
+            return False
+
+        def do(ipr: IPRoute) -> bool:
+            try:
+                self._index(ipr, name, netns)
+            except EngineError:
+                return False
+            return True
+
+        return self._run(netns, f"looking up link {name}", do)
+
+    def set_up(self, name: str, netns: str = "") -> None:
+        def do(ipr: IPRoute) -> None:
+            ipr.link("set", index=self._index(ipr, name, netns), state="up")
+
+        self._run(netns, f"bringing link {name} up", do)
+
+    def create_ipvlan(self, parent: str, name: str, mode: str = "l2", flag: str = "bridge",
+                      netns: str = "", *, up: bool = True) -> int:
+        """An ipvlan link in the parent's own namespace (e.g. a host-side shim)."""
+        m, f = _mode_flag(mode, flag)
+
+        def do(ipr: IPRoute) -> int:
+            pidx = self._index(ipr, parent, netns)
+            kw: dict[str, Any] = {"state": "up"} if up else {}
+            ipr.link("add", ifname=name, kind="ipvlan", link=pidx, ipvlan_mode=m, ipvlan_flags=f, **kw)
+            return self._index(ipr, name, netns)
+
+        return self._run(netns, f"creating ipvlan link {name} on {parent} ({mode} {flag})", do,
+                         kind="ipvlan", parent=parent)
+
+    def create_endpoint_link(self, netns: str, parent: str, mode: str = "l2", flag: str = "bridge",
+                             ifname: str = ENDPOINT_IFNAME, *, parent_netns: str = "",
+                             link_kind: str = "ipvlan") -> int:
+        """The ipvlan slave of an endpoint, created directly inside `netns` as `ifname`.
+
+        IFLA_NET_NS_FD at creation: the link never exists in the parent's
+        namespace, so there is no temporary name and no move. It is created up.
+        Returns its index inside `netns` (pass it to configure_endpoint).
+        link_kind="macvlan" makes a macvlan in mode `flag` instead (a stand-in
+        on kernels without ipvlan, for tests and benchmarks; mode is ignored).
+        """
+        m, f = _mode_flag(mode, flag)
+        if link_kind == "ipvlan":
+            data: dict[str, Any] = {"ipvlan_mode": m, "ipvlan_flags": f}
+        elif link_kind == "macvlan":
+            data = {"macvlan_mode": flag}
+        else:
+            raise EngineError(f"unsupported endpoint link kind {link_kind!r}", hint="use ipvlan (or macvlan)")
+        try:
+            fd = os.open(_netns.netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        except FileNotFoundError as exc:
+            raise EngineError(f"namespace {netns} does not exist", errno=errno.ENOENT,
+                              hint="create it first") from exc
+        try:
+            def do(ipr: IPRoute) -> None:
+                pidx = self._index(ipr, parent, parent_netns)
+                ipr.link("add", ifname=ifname, kind=link_kind, link=pidx, net_ns_fd=fd, state="up", **data)
+
+            self._run(parent_netns, f"creating {link_kind} link {ifname} in {netns} on {parent} ({mode} {flag})",
+                      do, kind=link_kind, parent=parent)
+        finally:
+            os.close(fd)
+        return self._run(netns, f"looking up {ifname} in {netns}", lambda ipr: self._index(ipr, ifname, netns))
+
+    def configure_endpoint(self, netns: str, ifname: str, addresses: Iterable[str], routes: Iterable[Route],
+                           *, ifindex: int | None = None) -> None:
+        """lo and IFNAME up, addresses (CIDR; IPv6 with nodad), then routes.
+
+        Route.via None is an on-link route (`dev IFNAME`); dst "default" is
+        0.0.0.0/0 or ::/0 by the route's version. Pass `ifindex` from
+        create_endpoint_link to skip the lookup.
+        """
+        addrs = [ipaddress.ip_interface(a) for a in addresses]
+        routes = list(routes)
+
+        def do(ipr: IPRoute) -> None:
+            idx = ifindex if ifindex is not None else self._index(ipr, ifname, netns)
+            ipr.link("set", index=1, state="up")  # lo is index 1 in every namespace
+            ipr.link("set", index=idx, state="up")
+            for a in addrs:
+                what = f"adding address {a} to {ifname} in {netns}"
+                try:
+                    if a.version == 6:
+                        ipr.addr("add", index=idx, address=str(a.ip), prefixlen=a.network.prefixlen,
+                                 flags=IFA_F_NODAD)
+                    else:
+                        ipr.addr("add", index=idx, address=str(a.ip), prefixlen=a.network.prefixlen)
+                except NetlinkError as exc:
+                    raise translate(exc, what, netns=netns) from exc
+            for r in routes:
+                try:
+                    ipr.route("add", **_route_args(r, idx))
+                except NetlinkError as exc:
+                    raise translate(exc, f"adding route `{r.ip_command()}` in {netns}", netns=netns) from exc
+
+        self._run(netns, f"configuring {ifname} in {netns}", do)
+
+    def add_route(self, route: Route, netns: str = "") -> None:
+        def do(ipr: IPRoute) -> None:
+            ipr.route("add", **_route_args(route, self._index(ipr, route.dev, netns)))
+
+        self._run(netns, f"adding route `{route.ip_command()}`", do)
+
+    # ---- capabilities and reads ----------------------------------------
+    def probe_drivers(self, *, refresh: bool = False) -> dict[str, bool]:
+        """Which of ipvlan, 8021q and dummy this kernel has, by trying each.
+
+        Tried inside a throwaway namespace that is deleted afterwards (with
+        whatever was made in it). Cached per engine.
+        """
+        if self._drivers is not None and not refresh:
+            return dict(self._drivers)
+        self._check_thread()
+        name = f"ivt-probe-{os.getpid()}-{uuid.uuid4().hex[:6]}"
+        _netns.create(name)
+
+        def probe() -> dict[str, bool]:
+            found = {"ipvlan": False, "8021q": False, "dummy": False}
+            with IPRoute() as ipr:
+
+                def try_add(**kw: Any) -> bool:
+                    try:
+                        ipr.link("add", **kw)
+                        return True
+                    except NetlinkError as exc:
+                        if exc.code in (errno.EOPNOTSUPP, errno.ENOTSUP):
+                            return False
+                        raise
+
+                found["dummy"] = try_add(ifname="pd0", kind="dummy")
+                if found["dummy"]:
+                    parent = "pd0"
+                else:  # an Ethernet parent without dummy: a veth pair
+                    ipr.link("add", ifname="pv0", kind="veth", peer="pv1")
+                    parent = "pv0"
+                pidx = ipr.link_lookup(ifname=parent)[0]
+                found["8021q"] = try_add(ifname="pvl", kind="vlan", link=pidx, vlan_id=7)
+                found["ipvlan"] = try_add(ifname="pip", kind="ipvlan", link=pidx, ipvlan_mode=0)
+            return found
+
+        try:
+            result = _netns.in_netns(name, probe)
+        except (OSError, NetlinkError) as exc:
+            raise translate(exc, "probing the kernel's drivers") from exc
+        finally:
+            _netns.delete(name)
+        self._drivers = result
+        return dict(result)
+
+    def inventory(self, namespaces: Iterable[str] | None = None, **kwargs: Any) -> Inventory:
+        """The lean bulk read (inventory.read_inventory): host + named namespaces."""
+        return _inventory.read_inventory(namespaces, **kwargs)
+
+
+def _mode_flag(mode: str, flag: str) -> tuple[int, int]:
+    if mode not in MODES:
+        raise EngineError(f"unknown ipvlan mode {mode!r}", hint=f"use one of {', '.join(MODES)}")
+    if flag not in FLAGS:
+        raise EngineError(f"unknown ipvlan flag {flag!r}", hint=f"use one of {', '.join(FLAGS)}")
+    return IPVLAN_MODE[mode], IPVLAN_FLAG[flag]
+
+
+def _route_args(route: Route, oif: int) -> dict[str, Any]:
+    import socket
+
+    version = route.version
+    family = socket.AF_INET6 if version == 6 else socket.AF_INET
+    dst = route.dst
+    if dst == "default":
+        dst = "::/0" if version == 6 else "0.0.0.0/0"
+    net = ipaddress.ip_network(dst, strict=False)
+    args: dict[str, Any] = {"family": family, "dst": str(net.network_address), "dst_len": net.prefixlen,
+                            "oif": oif}
+    if route.via:
+        args["gateway"] = route.via
+    elif version == 4:
+        args["scope"] = RT_SCOPE_LINK  # as `ip route add X dev eth0` does
+    return args
