@@ -17,11 +17,15 @@ from ipvlan_tui.model import ENGINE_DOCKER, ENGINE_NETNS, EndpointRequest, Netwo
 EXIT_OK, EXIT_FAIL, EXIT_BAD = 0, 1, 2
 
 
+class UsageError(Exception):
+    """Bad command-line words: one line for the caller's stderr, exit 2."""
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse, but its usage errors say the field and exit 2 with one line."""
+    """argparse, but its usage errors become one clear line and exit 2."""
 
     def error(self, message: str):  # noqa: D401
-        self.exit(EXIT_BAD, f"{self.prog}: {message}\n(see `{self.prog} --help`)\n")
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
 def _common(p: argparse.ArgumentParser, sub: bool) -> None:
@@ -350,7 +354,13 @@ def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         from ipvlan_tui.pingcli import main as ping_main
         return ping_main(argv[:first] + argv[first + 1:], out, err)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except UsageError as exc:
+        print(exc, file=err)
+        return EXIT_BAD
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
     if args.cmd is None:
         from ipvlan_tui.tui.app import run_app
         return run_app(state_dir=args.state_dir, demo=args.demo)

@@ -23,7 +23,8 @@ EXIT_REPLY, EXIT_NONE, EXIT_BAD, EXIT_SURPRISE = 0, 1, 2, 3
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):
-        self.exit(EXIT_BAD, f"ipvlan-tui ping: {message}\n(see `ipvlan-tui ping --help`)\n")
+        from ipvlan_tui.cli import UsageError
+        raise UsageError(f"ipvlan-tui ping: {message} (see `ipvlan-tui ping --help`)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -158,7 +159,14 @@ def run_matrix(ctl, args, out, err) -> int:
 
 
 def main(argv: Sequence[str], out, err) -> int:
-    args = build_parser().parse_args(list(argv))
+    from ipvlan_tui.cli import UsageError
+    try:
+        args = build_parser().parse_args(list(argv))
+    except UsageError as exc:
+        print(exc, file=err)
+        return EXIT_BAD
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0)
     if os.geteuid() != 0 and not args.demo:
         print("error: ping needs root: it enters the endpoint's network namespace "
               "(CAP_SYS_ADMIN) and opens a raw ICMP socket (CAP_NET_RAW); run it with sudo",
