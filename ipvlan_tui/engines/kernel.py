@@ -388,7 +388,10 @@ class KernelEngine:
                       do, kind=link_kind, parent=parent)
         finally:
             os.close(fd)
-        return self._run(netns, f"looking up {ifname} in {netns}", lambda ipr: self._index(ipr, ifname, netns))
+        try:
+            return _in_ns_socket(netns, lambda sock: _lean_index(sock, ifname))
+        except OSError as exc:
+            raise translate(exc, f"looking up {ifname} in {netns}", netns=netns) from exc
 
     def configure_endpoint(self, netns: str, ifname: str, addresses: Iterable[str], routes: Iterable[Route],
                            *, ifindex: int | None = None) -> None:
@@ -400,28 +403,32 @@ class KernelEngine:
         """
         addrs = [ipaddress.ip_interface(a) for a in addresses]
         routes = list(routes)
+        self._check_thread()
 
-        def do(ipr: IPRoute) -> None:
-            idx = ifindex if ifindex is not None else self._index(ipr, ifname, netns)
-            ipr.link("set", index=1, state="up")  # lo is index 1 in every namespace
-            ipr.link("set", index=idx, state="up")
-            for a in addrs:
-                what = f"adding address {a} to {ifname} in {netns}"
-                try:
-                    if a.version == 6:
-                        ipr.addr("add", index=idx, address=str(a.ip), prefixlen=a.network.prefixlen,
-                                 flags=IFA_F_NODAD)
-                    else:
-                        ipr.addr("add", index=idx, address=str(a.ip), prefixlen=a.network.prefixlen)
-                except NetlinkError as exc:
-                    raise translate(exc, what, netns=netns) from exc
-            for r in routes:
-                try:
-                    ipr.route("add", **_route_args(r, idx))
-                except NetlinkError as exc:
-                    raise translate(exc, f"adding route `{r.ip_command()}` in {netns}", netns=netns) from exc
+        def do(sock: Any) -> None:
+            what = f"finding {ifname} in namespace {netns}"
+            try:
+                idx = ifindex if ifindex is not None else _lean_index(sock, ifname)
+                what = f"bringing lo and {ifname} up in namespace {netns}"
+                _lean_up(sock, 1)  # lo is index 1 in every namespace
+                _lean_up(sock, idx)
+                for a in addrs:
+                    what = f"adding address {a} to {ifname} in namespace {netns}"
+                    _lean_addr(sock, a, idx)
+                for r in routes:
+                    what = f"adding route `{r.ip_command()}` in namespace {netns}"
+                    _lean_route(sock, r, idx)
+            except OSError as exc:
+                raise translate(exc, what) from exc
 
-        self._run(netns, f"configuring {ifname} in {netns}", do)
+        try:
+            _in_ns_socket(netns, do)
+        except FileNotFoundError as exc:
+            raise EngineError(f"namespace {netns} does not exist", errno=errno.ENOENT) from exc
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        except OSError as exc:
+            raise translate(exc, f"configuring {ifname} in namespace {netns}") from exc
 
     def add_route(self, route: Route, netns: str = "") -> None:
         def do(ipr: IPRoute) -> None:
@@ -478,6 +485,87 @@ class KernelEngine:
     def inventory(self, namespaces: Iterable[str] | None = None, **kwargs: Any) -> Inventory:
         """The lean bulk read (inventory.read_inventory): host + named namespaces."""
         return _inventory.read_inventory(namespaces, **kwargs)
+
+
+# --------------------------------------------------------------------------
+# The endpoint hot path: a short-lived stdlib netlink socket inside the
+# namespace. pyroute2 costs about 1 ms per request (its event loop runs once
+# per message) and a cached IPRoute would keep a deleted endpoint namespace
+# alive; a raw request costs tens of microseconds and the socket is closed
+# before the thread leaves the namespace.
+# --------------------------------------------------------------------------
+RTM_SETLINK = 19
+NLM_F_ACK = 0x4
+NLM_F_EXCL = 0x200
+NLM_F_CREATE = 0x400
+IFA_FLAGS = 8
+RTA_GATEWAY = 5
+RTA_OIF = 4
+RTPROT_BOOT = 3
+RTN_UNICAST = 1
+
+
+def _ack(sock: Any, msg_type: int, flags: int, body: bytes) -> None:
+    """Send one request with NLM_F_ACK and wait for its answer (raises OSError)."""
+    seq = _inventory._request(sock, msg_type, _inventory.NLM_F_REQUEST | NLM_F_ACK | flags, body)
+    for _ in _inventory._messages(sock, seq):
+        pass
+
+
+def _lean_index(sock: Any, ifname: str) -> int:
+    body = _inventory._IFINFOMSG.pack(0, 0, 0, 0, 0) + _inventory._nla(
+        _inventory.IFLA_IFNAME, ifname.encode() + b"\0")
+    seq = _inventory._request(sock, _inventory.RTM_GETLINK, _inventory.NLM_F_REQUEST, body)
+    for mtype, buf, off, ln in _inventory._messages(sock, seq):
+        if mtype == _inventory.RTM_NEWLINK:
+            return _inventory._IFINFOMSG.unpack_from(buf, off + 16)[2]
+    raise OSError(errno.ENODEV, os.strerror(errno.ENODEV))
+
+
+def _lean_up(sock: Any, index: int) -> None:
+    body = _inventory._IFINFOMSG.pack(0, 0, index, _inventory.IFF_UP, _inventory.IFF_UP)
+    _ack(sock, RTM_SETLINK, 0, body)
+
+
+def _lean_addr(sock: Any, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface, index: int) -> None:
+    import socket as _s
+
+    family = _s.AF_INET6 if iface.version == 6 else _s.AF_INET
+    flags = IFA_F_NODAD if iface.version == 6 else 0
+    packed = iface.ip.packed
+    body = (_inventory._IFADDRMSG.pack(family, iface.network.prefixlen, flags, 0, index)
+            + _inventory._nla(_inventory.IFA_LOCAL, packed)
+            + _inventory._nla(_inventory.IFA_ADDRESS, packed)
+            + _inventory._nla(IFA_FLAGS, _inventory._U32.pack(flags)))
+    _ack(sock, _inventory.RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, body)
+
+
+def _lean_route(sock: Any, route: Route, index: int) -> None:
+    import socket as _s
+
+    a = _route_args(route, index)
+    family = a["family"]
+    body = _inventory._RTMSG.pack(family, a["dst_len"], 0, 0, _inventory.RT_TABLE_MAIN, RTPROT_BOOT,
+                                  a.get("scope", 0), RTN_UNICAST, 0)
+    if a["dst_len"]:
+        body += _inventory._nla(_inventory.RTA_DST, _s.inet_pton(family, a["dst"]))
+    if "gateway" in a:
+        body += _inventory._nla(RTA_GATEWAY, _s.inet_pton(family, a["gateway"]))
+    body += _inventory._nla(RTA_OIF, _inventory._U32.pack(index))
+    _ack(sock, _inventory.RTM_NEWROUTE, NLM_F_CREATE | NLM_F_EXCL, body)
+
+
+def _in_ns_socket(netns: str, fn: Callable[[Any], T]) -> T:
+    """fn(sock) with a fresh NETLINK_ROUTE socket, in a thread inside netns."""
+
+    def body() -> T:
+        sock = _inventory.open_route_socket()
+        try:
+            return fn(sock)
+        finally:
+            sock.close()
+
+    return _netns.in_netns(netns, body)
 
 
 def _mode_flag(mode: str, flag: str) -> tuple[int, int]:
