@@ -326,6 +326,8 @@ def cmd_restore(args, out, err) -> int:
     verb = "would " if args.dry_run else ""
     for line in rep.rolled_back:
         print(f"{verb}undo half-made {line}", file=out)
+    for line in rep.finished:
+        print(f"{verb}finish interrupted removal of {line}", file=out)
     for line in rep.repaired:
         print(f"{verb}re-create {line}", file=out)
     for line in rep.missing_in_kernel:

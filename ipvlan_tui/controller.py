@@ -90,6 +90,7 @@ class RestoreReport:
     orphans_in_kernel: tuple[str, ...] = ()  # ours by record, but no network/endpoint row
     missing_in_kernel: tuple[str, ...] = ()  # could not be recreated
     unchanged: bool = True
+    finished: tuple[str, ...] = ()  # removals a crash interrupted, now completed
 
 
 def _new_id() -> str:
@@ -180,8 +181,8 @@ class Controller:
         present = set(inv.namespaces)
         result = []
         for ep, state in self.store.endpoints():
-            if state == "creating":
-                live = "creating"
+            if state in ("creating", "removing"):
+                live = state
             elif ep.netns in present and inv.by_name(ENDPOINT_IFNAME, ep.netns):
                 live = "running"
             else:
@@ -325,6 +326,9 @@ class Controller:
                 "network", name,
                 f"{len(eps)} endpoint(s) still attached: " + ", ".join(e.name for e in eps),
                 "remove them first (`ipvlan-tui rm NAME`) or pass --force")
+        steps.append(Step(f"mark network {name} removing", f"# store: network {name} removing",
+                          do=lambda: self.store.set_network_state(name, "removing"),
+                          undo=lambda: self.store.set_network_state(name, "ready")))
         for ep in eps:
             steps.extend(self._endpoint_remove_steps(ep))
         for row in self.store.owned("link"):
@@ -500,7 +504,10 @@ class Controller:
             hostsfile.remove(self.hosts_root, ep.name)
             self._write_hosts(ep.network)
 
-        steps = []
+        # Marked first, so a crash part-way is finished by `restore`, not undone.
+        steps = [Step(f"mark endpoint {ep.name} removing", f"# store: endpoint {ep.name} removing",
+                      do=lambda: store.set_endpoint_state(ep.name, "removing"),
+                      undo=lambda: store.set_endpoint_state(ep.name, "ready"))]
         if owned_ns:
             steps.append(Step(f"delete namespace {ep.netns} (its {ENDPOINT_IFNAME} goes with it)",
                               f"ip netns del {ep.netns}", do=drop_ns))
@@ -508,6 +515,25 @@ class Controller:
                           f" and forget endpoint {ep.name}",
                           f"# store: forget endpoint {ep.name}", do=forget))
         return steps
+
+    def _purge_endpoint(self, ep: Endpoint) -> None:
+        """Remove an endpoint's namespace (only when we made it), hosts file and rows."""
+        if any(r["name"] == ep.netns for r in self.store.owned("netns")) \
+                and self.kernel.netns_exists(ep.netns):
+            self.kernel.delete_netns(ep.netns)
+        hostsfile.remove(self.hosts_root, ep.name)
+        self.store.delete_endpoint(ep.name)
+
+    def _purge_network(self, name: str) -> None:
+        """Remove a network's endpoints, the links we made for it (if still ours) and rows."""
+        for ep, _ in self.store.endpoints(name):
+            self._purge_endpoint(ep)
+        for row in self.store.owned("link"):
+            if row["network"] == name and not row["endpoint"]:
+                if self._owned_link_is_ours(row):
+                    self.kernel.delete_link(row["name"], row["netns"])
+                self.store.disown("link", row["name"], row["netns"])
+        self.store.delete_network(name)
 
     def plan_endpoint_remove(self, name: str) -> tuple[Endpoint, Plan]:
         ep = self.store.endpoint(name)
@@ -544,40 +570,26 @@ class Controller:
         k, store = self.kernel, self.store
         repaired: list[str] = []
         rolled: list[str] = []
+        finished: list[str] = []
         orphans: list[str] = []
         missing: list[str] = []
         networks = {s.name: (s, st) for s, st in store.networks()}
         endpoints = {e.name: (e, st) for e, st in store.endpoints()}
 
-        # 1. Half-made endpoints (crash mid-run): undo them entirely.
+        # 1. Endpoints caught mid-run are undone; mid-removal, the removal is finished.
         for name, (ep, st) in endpoints.items():
-            if st != "creating":
+            if st == "ready":
                 continue
-            rolled.append(f"endpoint {name}")
+            (rolled if st == "creating" else finished).append(f"endpoint {name}")
             if not dry_run:
-                if any(r["name"] == ep.netns for r in store.owned("netns")) and k.netns_exists(ep.netns):
-                    k.delete_netns(ep.netns)
-                hostsfile.remove(self.hosts_root, name)
-                store.delete_endpoint(name)
-        # 2. Half-made or half-removed networks: undo.
+                self._purge_endpoint(ep)
+        # 2. Networks likewise.
         for name, (spec, st) in networks.items():
             if st == "ready":
                 continue
-            rolled.append(f"network {name}")
-            if dry_run:
-                continue
-            for ep, _ in store.endpoints(name):
-                if k.netns_exists(ep.netns) and any(
-                        r["name"] == ep.netns for r in store.owned("netns")):
-                    k.delete_netns(ep.netns)
-                hostsfile.remove(self.hosts_root, ep.name)
-                store.delete_endpoint(ep.name)
-            for row in store.owned("link"):
-                if row["network"] == name and not row["endpoint"]:
-                    if self._owned_link_is_ours(row):
-                        k.delete_link(row["name"], row["netns"])
-                    store.disown("link", row["name"], row["netns"])
-            store.delete_network(name)
+            (rolled if st == "creating" else finished).append(f"network {name}")
+            if not dry_run:
+                self._purge_network(name)
         # 3. Ready networks: re-create missing parents we own.
         for name, (spec, st) in networks.items():
             if st != "ready" or spec.parent is None:
@@ -638,9 +650,9 @@ class Controller:
             if link.name.startswith("itd-") and link.name not in owned_names:
                 orphans.append(f"link {link.name} looks like ipvlan-tui's but is not recorded; "
                                f"left alone (delete with `ip link del {link.name}` if unwanted)")
-        unchanged = not (repaired or rolled)
+        unchanged = not (repaired or rolled or finished)
         return RestoreReport(tuple(repaired), tuple(rolled), tuple(orphans), tuple(missing),
-                             unchanged)
+                             unchanged, tuple(finished))
 
     # ------------------------------------------------------------------ ping
     def resolve_target(self, target: str, topology: Topology | None = None):
