@@ -17,6 +17,7 @@ Usable addresses follow netaddr's `iter_hosts()` semantics:
 from __future__ import annotations
 
 import re
+import socket
 from collections.abc import Collection, Iterable, Iterator
 
 from netaddr import AddrFormatError, IPAddress, IPNetwork
@@ -139,14 +140,20 @@ def _field(version: int) -> str:
 
 
 def _used_ints(used: Collection[str], version: int) -> set[int]:
-    """`used` as ints of one family; entries may carry a /prefix; junk is ignored."""
+    """`used` as ints of one family; entries may carry a /prefix; junk is ignored.
+
+    The hot path of allocation (thousands of entries per call), so it calls
+    inet_pton directly: as strict as parse_address, a few times faster.
+    """
+    family = socket.AF_INET if version == 4 else socket.AF_INET6
     out: set[int] = set()
     for item in used:
         if not isinstance(item, str):
             continue
-        addr = parse_address(item.split("/", 1)[0])
-        if addr is not None and addr.version == version:
-            out.add(int(addr))
+        try:
+            out.add(int.from_bytes(socket.inet_pton(family, item.split("/", 1)[0]), "big"))
+        except (OSError, ValueError, UnicodeError):
+            continue
     return out
 
 

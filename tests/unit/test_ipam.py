@@ -7,7 +7,7 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from netaddr import IPNetwork
+from netaddr import IPAddress, IPNetwork
 
 from ipvlan_tui import ipam
 from ipvlan_tui.errors import ValidationError
@@ -34,7 +34,7 @@ def test_parse_address_refuses(text):
 
 
 @given(st.text(max_size=50))
-@settings(max_examples=300)
+@settings(max_examples=200)
 def test_parsers_never_raise(text):
     ipam.parse_address(text)
     ipam.parse_cidr(text)
@@ -187,11 +187,11 @@ def test_release_and_reserve_same_ip_and_ip6_a_hundred_times():
 def test_fast_on_a_slash16_with_thousands_used():
     sub = Subnet("10.20.0.0/16", gateway="10.20.0.1")
     used = {f"10.20.{i // 256}.{i % 256}" for i in range(2, 6002)}
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: the box may be busy with other suites
     for _ in range(20):
         addr = ipam.allocate(sub, used)
     assert addr == "10.20.23.114"  # 6002 = 23*256 + 114
-    assert time.perf_counter() - t0 < 2.0
+    assert time.process_time() - t0 < 2.0
 
 
 def test_fast_on_a_huge_ipv6_subnet_nearly_exhausted_range():
@@ -263,9 +263,11 @@ def test_first_usable():
 
 # -- totality ----------------------------------------------------------------
 @given(requested=st.one_of(st.text(max_size=40),
-                           st.ip_addresses().map(str)),
-       used=st.sets(st.one_of(st.text(max_size=20), st.ip_addresses(v=4).map(str)), max_size=5))
-@settings(max_examples=300)
+                           st.integers(0, 2**32 - 1).map(lambda i: str(IPAddress(i, 4))),
+                           st.integers(0, 2**128 - 1).map(lambda i: str(IPAddress(i, 6)))),
+       used=st.lists(st.one_of(st.text(max_size=20), st.sampled_from(["10.0.0.2", "10.0.0.3/24", "2001:db8::1"])),
+                     max_size=5))
+@settings(max_examples=200)
 def test_allocate_is_total(requested, used):
     for sub in (Subnet("10.0.0.0/24", gateway="10.0.0.1"), Subnet("2001:db8::/64")):
         try:
