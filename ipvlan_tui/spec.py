@@ -60,6 +60,10 @@ MAX_ENDPOINT_NAME = 64
 NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 _NETWORK_ID_RE = re.compile(r"[0-9a-f]{12,64}")
 _VLAN_ID_RE = re.compile(r"[0-9]+", re.ASCII)
+# Link kinds without an Ethernet header: the kernel refuses them as ipvlan masters.
+# ("tun" is left out: pyroute2 reports tap devices, which are Ethernet, as tun too.)
+_NON_ETHERNET_KINDS = frozenset({"wireguard", "ipip", "sit", "gre", "ip6gre", "ip6tnl", "vti", "vti6",
+                                 "can", "vcan", "ppp"})
 _LINK_LOCAL_V6 = IPNetwork("fe80::/10")
 _LOOPBACK = (IPNetwork("127.0.0.0/8"), IPNetwork("::1/128"))
 _MULTICAST = (IPNetwork("224.0.0.0/4"), IPNetwork("ff00::/8"))
@@ -381,7 +385,7 @@ def validate_network(
                                           f"reserve a usable address of {net}"))
             continue
         gw = gateways.get(i)
-        if gw is not None and gw == addr:
+        if gw is not None and gw == addr and mode == "l2":  # l3/l3s: the gateway is dropped, not reserved
             errors.append(ValidationError(_F_AUX, text, f"{addr} is the --gateway of {net}",
                                           "the gateway is reserved already; reserve another address"))
             continue
@@ -546,7 +550,13 @@ def _check_parent(
         errors.append(ValidationError(_F_PARENT, text, "no such link on this host", _link_fix(text, host_names, "")))
         return None
 
-    # The parent exists: check what already hangs off it.
+    # The parent exists: the kernel wants an Ethernet-like master (EINVAL otherwise).
+    if existing.kind in _NON_ETHERNET_KINDS:
+        errors.append(ValidationError(_F_PARENT, text, f"is a {existing.kind} link, not an Ethernet link; "
+                                      "ipvlan needs an Ethernet parent",
+                                      f"use a physical or VLAN link such as eth0 or eth0.10, {isolated_fix}"))
+        return None
+    # Check what already hangs off it.
     children = inventory.children_of(text)
     macvlans = [l for l in children if l.kind == "macvlan"]
     if macvlans:

@@ -348,6 +348,18 @@ def test_vlan_id_already_exists_under_another_name():
     assert "foo" in e.problem and e.fix == "use -o parent=foo"
 
 
+def test_non_ethernet_parent_refused():
+    inv = Inventory(links=(ETH0, Link(9, "wg0", "wireguard")))
+    e = only(err(inventory=inv, options=("parent=wg0",)), "-o parent")
+    assert "wireguard" in e.problem and "Ethernet" in e.problem
+
+
+def test_aux_on_ignored_l3_gateway_is_fine():
+    s = net(subnets=("10.0.0.0/24",), gateways=("10.0.0.1",), aux_addresses=("r=10.0.0.1",),
+            options=("ipvlan_mode=l3",))
+    assert s.subnets[0].gateway is None and s.subnets[0].aux_addresses == (("r", "10.0.0.1"),)
+
+
 def test_macvlan_on_parent_refused():
     inv = Inventory(links=(ETH0, Link(30, "mv0", "macvlan", netns="pid:42", parent_name="eth0")))
     e = only(err(inventory=inv, options=("parent=eth0",)), "-o parent")
@@ -866,3 +878,27 @@ def test_validate_endpoint_is_total(name, ipv4, ipv6, used, network):
         if addr:
             assert ipam.subnet_for(network, addr) is not None
     endpoint_routes(network, ipv4 or None, ipv6 or None)
+
+
+# ==========================================================================
+# Purity: the domain layer does no I/O
+# ==========================================================================
+def test_domain_modules_import_nothing_that_does_io():
+    import ast
+    from pathlib import Path
+
+    pkg = Path(__file__).resolve().parents[2] / "ipvlan_tui"
+    allowed = {"__future__", "collections", "dataclasses", "difflib", "hashlib", "re", "netaddr", "ipvlan_tui",
+               "typing", "os", "signal", "socket"}
+    for name in ("spec.py", "ipam.py", "plan.py"):
+        tree = ast.parse((pkg / name).read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                mods = [a.name.split(".")[0] for a in node.names]
+            elif isinstance(node, ast.ImportFrom):
+                mods = [(node.module or "").split(".")[0]]
+            else:
+                continue
+            assert set(mods) <= allowed, f"{name} imports {mods}"
+    # os/signal only for plan.py's documented test hooks; socket only for inet_pton in ipam.py
+    assert "socket" not in (pkg / "spec.py").read_text()
