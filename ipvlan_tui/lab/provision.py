@@ -317,7 +317,7 @@ def load_order(wanted: list[str], optional: list[str], index: dict[str, Path], b
         if name in stack:
             raise LabSetupError(f"module dependency cycle: {' -> '.join(stack + (name,))}")
         for dep in depends(name):
-            if not visit(dep, stack + (name,), True):
+            if not visit(dep, stack + (name,), required):
                 return False
         done.add(name)
         order.append(name)

@@ -208,6 +208,8 @@ class LabPlugin:
                 except Exception:  # noqa: BLE001 - a half-written last line after a crash
                     continue
                 if isinstance(rep, TestReport):
+                    if isinstance(rep.longrepr, list):  # a skip's (path, line, reason) after JSON
+                        rep.longrepr = tuple(rep.longrepr)
                     self.results.setdefault(rep.nodeid, []).append(rep)
                 elif rep is not None and rep.failed:
                     collect_errors.append(f"collecting {rep.nodeid} inside the lab failed:\n"
