@@ -564,6 +564,7 @@ def check(mf: MapFile, inventory: Inventory, live: Sequence[Network], *,
     first_parent: dict[str, MapNetwork] = {}
     seen_subnets: list[tuple[MapNetwork, int, IPNetwork]] = []
     first_ep: dict[str, tuple[MapNetwork, int]] = {}
+    own_fields: set[str] = set()  # reported here already: the spec's wording for them is dropped
     for e in mf.networks:
         if e.name:
             if e.name in first_name:
@@ -590,11 +591,25 @@ def check(mf: MapFile, inventory: Inventory, live: Sequence[Network], *,
                     break
             seen_subnets.append((e, j, net))
             s = e.subnets[j]
+            sw = f"{e.label}.subnets[{j}]"
             gw = ipam.parse_address(s.gateway) if s.gateway else None
             if gw is not None and not ipam.contains(net, gw):
-                errors.append(ValidationError(f"{e.label}.subnets[{j}].gateway", s.gateway,
+                own_fields.add(f"{sw}.gateway")
+                errors.append(ValidationError(f"{sw}.gateway", s.gateway,
                                               f"is not inside its subnet {net}",
                                               f"give a gateway inside {net}, e.g. {ipam.first_usable(str(net))}"))
+            rng = ipam.parse_cidr(s.ip_range) if s.ip_range else None
+            if rng is not None and not ipam.contains(net, rng.cidr):
+                own_fields.add(f"{sw}.ip_range")
+                errors.append(ValidationError(f"{sw}.ip_range", s.ip_range, f"is not inside its subnet {net}",
+                                              f"give a range inside {net}, e.g. {net.network}/{min(net.prefixlen + 1, 32 if net.version == 4 else 128)}"))
+            for an, aip in s.aux_addresses:
+                a = ipam.parse_address(aip)
+                if a is not None and not ipam.contains(net, a):
+                    own_fields.add(f"{sw}.aux_addresses.{an}")
+                    errors.append(ValidationError(f"{sw}.aux_addresses.{an}", aip,
+                                                  f"is not inside its subnet {net}",
+                                                  f"reserve an address inside {net}"))
         for j, s in enumerate(e.subnets):  # the gateway typed with a subnet whose host bits are set
             bad = ipam.parse_cidr(s.subnet)
             gw = ipam.parse_address(s.gateway) if s.gateway else None
@@ -631,7 +646,10 @@ def check(mf: MapFile, inventory: Inventory, live: Sequence[Network], *,
         try:
             spec = specmod.validate_network(entry_request(e), inv, others)
         except ValidationError as err:
-            errors.extend(_relabel(x, e) for x in err.errors)
+            for x in err.errors:
+                r = _relabel(x, e)
+                if r.field not in own_fields:
+                    errors.append(r)
             continue
         desired[e.name] = spec
 
