@@ -15,6 +15,15 @@ Where a rule comes from:
   --subnet by containment, no overlapping subnets, default pools;
 - the kernel: one ipvlan mode and flag per parent (the newest wins for all
   links on it), 15-character link names, VLAN ids 1-4094, no VLAN on `lo`.
+
+Subnet.gateway in the spec returned (the address IPAM never hands out):
+- l2 with --gateway: that address (gateway_given True), isolated or not;
+- l2 without, parent given: the first usable address (gateway_given False);
+- l2 without, isolated (no parent or --internal): None, nothing reserved;
+- l3/l3s: always None; a typed --gateway is still checked, then dropped
+  (gateway_given True) with a warning in spec.warnings.
+endpoint_routes() turns this into routes: only non-isolated l2 gets a
+`default via`.
 """
 
 from __future__ import annotations
