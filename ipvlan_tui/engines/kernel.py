@@ -357,10 +357,14 @@ class KernelEngine:
     def create_endpoint_link(self, netns: str, parent: str, mode: str = "l2", flag: str = "bridge",
                              ifname: str = ENDPOINT_IFNAME, *, parent_netns: str = "",
                              link_kind: str = "ipvlan") -> int:
-        """The ipvlan slave of an endpoint, created directly inside `netns` as `ifname`.
+        """The ipvlan slave of an endpoint, created directly inside `netns`, named `ifname`, up.
 
-        IFLA_NET_NS_FD at creation: the link never exists in the parent's
-        namespace, so there is no temporary name and no move. It is created up.
+        IFLA_NET_NS_FD at creation: the link is born inside `netns` and never
+        appears in the parent's namespace. It is born under a unique temporary
+        name and renamed inside `netns` in the same request that brings it up,
+        because the kernel (6.1) first looks IFLA_IFNAME up in the *sender's*
+        namespace: asking for "eth0" directly fails with EEXIST wherever the
+        host has an eth0 of its own, which is nearly always.
         Returns its index inside `netns` (pass it to configure_endpoint).
         link_kind="macvlan" makes a macvlan in mode `flag` instead (a stand-in
         on kernels without ipvlan, for tests and benchmarks; mode is ignored).
@@ -372,6 +376,8 @@ class KernelEngine:
             data = {"macvlan_mode": flag}
         else:
             raise EngineError(f"unsupported endpoint link kind {link_kind!r}", hint="use ipvlan (or macvlan)")
+        if not ifname or len(ifname) > 15 or "/" in ifname or ifname.strip() != ifname:
+            raise EngineError(f"invalid interface name {ifname!r}", hint="1-15 characters, no '/' or spaces")
         try:
             fd = os.open(_netns.netns_path(netns), os.O_RDONLY | os.O_CLOEXEC)
         except ValueError as exc:
@@ -379,19 +385,33 @@ class KernelEngine:
         except FileNotFoundError as exc:
             raise EngineError(f"namespace {netns} does not exist", errno=errno.ENOENT,
                               hint="create it first") from exc
+        temp = "ivt" + uuid.uuid4().hex[:12]
         try:
             def do(ipr: IPRoute) -> None:
                 pidx = self._index(ipr, parent, parent_netns)
-                ipr.link("add", ifname=ifname, kind=link_kind, link=pidx, net_ns_fd=fd, state="up", **data)
+                ipr.link("add", ifname=temp, kind=link_kind, link=pidx, net_ns_fd=fd, **data)
 
             self._run(parent_netns, f"creating {link_kind} link {ifname} in {netns} on {parent} ({mode} {flag})",
                       do, kind=link_kind, parent=parent)
         finally:
             os.close(fd)
+
+        def rename(sock: Any) -> int:
+            index = _lean_index(sock, temp)
+            try:
+                _lean_rename_up(sock, index, ifname)
+            except OSError:
+                try:
+                    _ack(sock, _inventory.RTM_DELLINK, 0, _inventory._IFINFOMSG.pack(0, 0, index, 0, 0))
+                except OSError:
+                    pass
+                raise
+            return index
+
         try:
-            return _in_ns_socket(netns, lambda sock: _lean_index(sock, ifname))
+            return _in_ns_socket(netns, rename)
         except OSError as exc:
-            raise translate(exc, f"looking up {ifname} in {netns}", netns=netns) from exc
+            raise translate(exc, f"naming the new link {ifname} in namespace {netns}", netns=netns) from exc
 
     def configure_endpoint(self, netns: str, ifname: str, addresses: Iterable[str], routes: Iterable[Route],
                            *, ifindex: int | None = None) -> None:
@@ -524,6 +544,13 @@ def _lean_index(sock: Any, ifname: str) -> int:
 
 def _lean_up(sock: Any, index: int) -> None:
     body = _inventory._IFINFOMSG.pack(0, 0, index, _inventory.IFF_UP, _inventory.IFF_UP)
+    _ack(sock, RTM_SETLINK, 0, body)
+
+
+def _lean_rename_up(sock: Any, index: int, ifname: str) -> None:
+    """Rename a (down) link and bring it up in one RTM_SETLINK (name first, then flags)."""
+    body = _inventory._IFINFOMSG.pack(0, 0, index, _inventory.IFF_UP, _inventory.IFF_UP) + _inventory._nla(
+        _inventory.IFLA_IFNAME, ifname.encode() + b"\0")
     _ack(sock, RTM_SETLINK, 0, body)
 
 

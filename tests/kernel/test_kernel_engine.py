@@ -114,11 +114,16 @@ def test_missing_drivers_are_explained(engine):
 
 
 def test_endpoint_standin_configured(engine):
-    """macvlan stand-in: link made inside the namespace as eth0, addresses, routes."""
+    """macvlan stand-in: link made inside the namespace as eth0, addresses, routes.
+
+    The parent is itself called eth0 in its namespace (as on most hosts): the
+    kernel looks a new link's name up in the sender's namespace, so naming it
+    eth0 at creation would clash; the engine must cope."""
     p, a = f"ivt-p-{_tag()}", f"ivt-a-{_tag()}"
     with namespaces(p, a):
-        ip("link", "add", "v0", "type", "veth", "peer", "name", "v1", ns=p)
-        idx = engine.create_endpoint_link(a, "v0", "l2", "private", parent_netns=p, link_kind="macvlan")
+        ip("link", "add", "eth0", "type", "veth", "peer", "name", "v1", ns=p)
+        idx = engine.create_endpoint_link(a, "eth0", "l2", "private", parent_netns=p, link_kind="macvlan")
+        assert sorted(l["ifname"] for l in ip_json("link", ns=p)) == ["eth0", "lo", "v1"]
         engine.configure_endpoint(a, "eth0", ["10.1.0.2/24", "fd00:1::2/64"],
                                   [Route("default", via="10.1.0.1"), Route("default", family=6),
                                    Route("10.9.0.0/16")], ifindex=idx)
@@ -147,7 +152,11 @@ def test_endpoint_standin_configured(engine):
         # The lean inventory sees it in the namespace with its parent in p.
         inv = engine.inventory([p, a], include_host=False)
         ep = inv.by_name("eth0", a)
-        assert (ep.kind, ep.parent_name, ep.parent_netns, ep.ifindex) == ("macvlan", "v0", p, idx)
+        assert (ep.kind, ep.parent_name, ep.parent_netns, ep.ifindex) == ("macvlan", "eth0", p, idx)
+        # A second endpoint link under the same name in the same namespace: refused, nothing left over.
+        with pytest.raises(EngineError, match="already exists"):
+            engine.create_endpoint_link(a, "eth0", "l2", "private", parent_netns=p, link_kind="macvlan")
+        assert sorted(l["ifname"] for l in ip_json("link", ns=a)) == ["eth0", "lo"]
         # delete_link in a namespace; missing_ok
         assert engine.delete_link("eth0", netns=a) is True
         assert not engine.link_exists("eth0", netns=a)
