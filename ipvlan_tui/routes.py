@@ -1,0 +1,144 @@
+"""Routes other hosts or the upstream router need for L3/L3S networks. Pure, no I/O.
+
+An ipvlan L3 network is a routed subnet behind this host: nothing outside
+knows it until a route points at this host's address on the network's
+parent (the driver docs: "the remote host or the physical network in
+between need to have a route pointing to the host IP address of the
+container's Docker host eth interface"). L2 networks live on the parent's
+segment and need none; isolated (dummy-parent) and --internal networks must
+not be reached from outside, so they get none either.
+
+    needed_routes(networks, inventory) -> [NeededRoute]
+    render_ip(routes)   -> "ip route add SUBNET via HOSTADDR" lines
+    render_frr(routes)  -> an FRR static-route snippet ("ip route SUBNET HOSTADDR")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ipvlan_tui import ipam
+from ipvlan_tui.model import Inventory, NetworkSpec
+
+FORMATS = ("ip", "frr")
+
+
+@dataclass(frozen=True)
+class NeededRoute:
+    network: str
+    subnet: str  # canonical CIDR
+    via: str | None  # this host's address on the parent; None when it has none
+    parent: str
+    host: str = ""  # the host label (docker host), "" = this one
+    problem: str = ""  # why there is no next hop, when via is None
+
+    @property
+    def version(self) -> int:
+        return 6 if ":" in self.subnet else 4
+
+
+@dataclass(frozen=True)
+class Skipped:
+    network: str
+    reason: str
+
+
+def _host_address(addresses: Iterable[str], version: int) -> str | None:
+    """The first usable next hop of that family among CIDR addresses (no link-local, no loopback)."""
+    for text in addresses:
+        net = ipam.parse_cidr(text)
+        addr = net.ip if net is not None else ipam.parse_address(text)
+        if addr is None or addr.version != version:
+            continue
+        if addr.is_loopback() or (version == 6 and addr.is_link_local()):
+            continue
+        return str(addr)
+    return None
+
+
+def needed_routes(networks: Sequence[NetworkSpec], inventory: Inventory,
+                  only: str | None = None) -> tuple[list[NeededRoute], list[Skipped]]:
+    """Routes outside hosts need, per subnet of every routed (L3/L3S) network.
+
+    `only`: restrict to the network of that name. Returns the routes and the
+    networks left out with the reason (L2, isolated, --internal).
+    """
+    routes: list[NeededRoute] = []
+    skipped: list[Skipped] = []
+    for spec in sorted(networks, key=lambda s: (s.host, s.name)):
+        if only is not None and spec.name != only:
+            continue
+        if spec.mode == "l2":
+            skipped.append(Skipped(spec.name, "l2: its subnets live on the parent's segment; "
+                                              "routers reach them directly (the gateway is the router)"))
+            continue
+        if spec.isolated or spec.parent is None:
+            skipped.append(Skipped(spec.name, "isolated (dummy parent): nothing outside can reach it"))
+            continue
+        if spec.internal:
+            skipped.append(Skipped(spec.name, "--internal: kept unreachable from outside"))
+            continue
+        parent = spec.parent.name
+        link = inventory.by_name(parent)
+        addresses = link.addresses if link is not None else ()
+        for sub in spec.subnets:
+            via = _host_address(addresses, sub.version)
+            problem = ""
+            if via is None:
+                problem = (f"parent {parent} is not on this host" if link is None else
+                           f"parent {parent} has no IPv{sub.version} address to route to; "
+                           f"give it one (ip addr add ... dev {parent})")
+            routes.append(NeededRoute(spec.name, sub.cidr, via, parent, spec.host, problem))
+    return routes, skipped
+
+
+def _header(r: NeededRoute, comment: str) -> str:
+    where = f" on {r.host}" if r.host else ""
+    return f"{comment} network {r.network}{where} (parent {r.parent})"
+
+
+def render_ip(routes: Sequence[NeededRoute], skipped: Sequence[Skipped] = ()) -> str:
+    """`ip route add` lines for the other hosts and the upstream router."""
+    lines: list[str] = []
+    last = None
+    for r in routes:
+        if (r.network, r.host) != last:
+            lines.append(_header(r, "#"))
+            last = (r.network, r.host)
+        fam = "-6 " if r.version == 6 else ""
+        if r.via is None:
+            lines.append(f"# ip {fam}route add {r.subnet} via ?  ({r.problem})")
+        else:
+            lines.append(f"ip {fam}route add {r.subnet} via {r.via}")
+    for s in skipped:
+        lines.append(f"# {s.network}: no route needed ({s.reason})")
+    if not lines:
+        lines.append("# no L3/L3S networks: no routes needed")
+    return "\n".join(lines)
+
+
+def render_frr(routes: Sequence[NeededRoute], skipped: Sequence[Skipped] = ()) -> str:
+    """An FRR (zebra/staticd) snippet: `ip route SUBNET NEXTHOP` / `ipv6 route ...`."""
+    lines = ["! static routes to ipvlan L3 networks (made by ipvlan-tui routes --format frr)"]
+    last = None
+    for r in routes:
+        if (r.network, r.host) != last:
+            lines.append(_header(r, "!"))
+            last = (r.network, r.host)
+        kw = "ipv6 route" if r.version == 6 else "ip route"
+        if r.via is None:
+            lines.append(f"! {kw} {r.subnet} ?  ({r.problem})")
+        else:
+            lines.append(f"{kw} {r.subnet} {r.via}")
+    for s in skipped:
+        lines.append(f"! {s.network}: no route needed ({s.reason})")
+    return "\n".join(lines)
+
+
+def render(fmt: str, routes: Sequence[NeededRoute], skipped: Sequence[Skipped] = ()) -> str:
+    if fmt == "frr":
+        return render_frr(routes, skipped)
+    if fmt == "ip":
+        return render_ip(routes, skipped)
+    raise ValueError(f"unknown routes format {fmt!r}; use one of {', '.join(FORMATS)}")
