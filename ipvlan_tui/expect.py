@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Union
 
 from .errors import ValidationError
@@ -86,6 +87,7 @@ Target = Union[Endpoint, str]
 # ---------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # a matrix asks for the same few addresses again and again
 def _plain(addr: str | None) -> str | None:
     if not addr:
         return None

@@ -36,7 +36,8 @@ import struct
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable, Iterable, Sequence
 
 from .expect import choose_address  # the family rule lives with the predictions
@@ -483,6 +484,16 @@ def _next_ident() -> int:
         return next(_ident_counter) % 0xFFFF + 1
 
 
+_PAD = bytes((0x10 + i) & 0xFF for i in range(MAX_SIZE))  # ping's fill pattern
+
+
+@lru_cache(maxsize=4096)
+def _canonical(address: str) -> tuple[str, int]:
+    """("10.0.0.2", 4) for any spelling; ValueError when not an address."""
+    ip = ipaddress.ip_address(address.split("%")[0])
+    return str(ip), ip.version
+
+
 class _Sock:
     __slots__ = ("sock", "kind", "family", "netns")
 
@@ -502,8 +513,7 @@ class _Probe:
         self.sockaddr = (address, 0) if family == 4 else (address, 0, 0, 0)
         self.ident = _next_ident()
         self.cookie = os.urandom(COOKIE_LEN)
-        pad = bytes((0x10 + i) & 0xFF for i in range(job.size - COOKIE_LEN))
-        self.payload = self.cookie + pad
+        self.payload = self.cookie + _PAD[: job.size - COOKIE_LEN]
         self.sock: _Sock | None = None
         self.next_seq = 0
         self.sent = 0
@@ -549,10 +559,6 @@ class _Probe:
         )
 
 
-def _family_of(address: str) -> int:
-    return ipaddress.ip_address(address).version
-
-
 def _check_job(job: ProbeJob) -> None:
     if job.count < 1:
         raise ValueError(f"count must be at least 1, got {job.count}")
@@ -595,12 +601,12 @@ def probe_many(
     wanted: set[tuple[str, int, str]] = set()
     for i, job in enumerate(jobs):
         try:
-            addr = str(ipaddress.ip_address(job.address.split("%")[0]))
+            addr, fam = _canonical(job.address)
         except ValueError:
             emit(i, PingResult(job.source or job.netns, job.target or job.address, job.address, 0,
                                error=f"not an IP address: {job.address!r}", netns=job.netns))
             continue
-        p = _Probe(i, job, _family_of(addr), addr)
+        p = _Probe(i, job, fam, addr)
         probes[i] = p
         wanted.add((job.netns, p.family, job.sock_type))
 

@@ -132,9 +132,8 @@ def lab(host):
                 cmds.append(["addr", "add", v4, "dev", "eth0"])
             if v6:
                 cmds.append(["addr", "add", v6, "dev", "eth0", "nodad"])
-            for route in routes:
-                fam = ["-6"] if route.startswith("-6 ") else []
-                cmds.append([*fam, "route", "add", *route.removeprefix("-6 ").split()])
+            for route in routes:  # an IPv6 gateway makes it an IPv6 route
+                cmds.append(["route", "add", *route.removeprefix("-6 ").split()])
             inner[ns] = cmds
             eps[name] = Endpoint(name, netname, ipv4=v4.split("/")[0] if v4 else None,
                                  ipv6=v6.split("/")[0] if v6 else None, netns=ns, state="running")
