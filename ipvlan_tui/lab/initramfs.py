@@ -30,6 +30,7 @@ mount -t devtmpfs devtmpfs /dev
 
 LAB_MODE=exec
 say() { echo "lab-init: $*" > /dev/ttyS0; }
+stage() { [ -n "$LAB_DEBUG" ] && read -r up _ < /proc/uptime && say "$up s: $*"; }
 stop() {
     sync
     poweroff -f
@@ -42,15 +43,25 @@ fail() {
     stop
 }
 
-while read -r m; do
-    insmod "/lib/modules/$m.ko" || say "insmod $m failed"
+[ -e /proc/cmdline ] && case "$(cat /proc/cmdline)" in *lab.debug*) LAB_DEBUG=1 ;; esac
+stage "init started"
+while read -r m kind; do
+    [ "$kind" = core ] && { insmod "/lib/modules/$m.ko" || say "insmod $m failed"; }
 done < /modules.order
 
+stage "modules loaded"
 mkdir -p /lower /rw /newroot /share
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 @SHARE@ /share \
     || fail "cannot mount the writable share (9p tag @SHARE@)"
 SHARE_OK=1
 . /share/lab.env || fail "cannot read /share/lab.env"
+if [ -n "$LAB_MODULES" ]; then
+    while read -r m kind; do
+        case " $LAB_MODULES " in
+            *" $m "*) [ "$kind" = core ] || insmod "/lib/modules/$m.ko" || say "insmod $m failed" ;;
+        esac
+    done < /modules.order
+fi
 mount -t 9p -o trans=virtio,version=9p2000.L,ro,msize=262144,cache=$LAB_CACHE_MODE @ROOT@ /lower \
     || fail "cannot mount the host root (9p tag @ROOT@)"
 mount -t tmpfs -o mode=0755 tmpfs /rw || fail "cannot mount a tmpfs"
@@ -69,6 +80,7 @@ mount -t tmpfs -o mode=0755 tmpfs $R/run
 mkdir -p "$R$LAB_SHARE" && mount --bind /share "$R$LAB_SHARE" \
     || fail "cannot bind the share at $LAB_SHARE"
 hostname ipvlan-lab
+stage "root ready"
 ip link set lo up
 
 if [ "$LAB_MODE" = shell ]; then
@@ -93,6 +105,7 @@ else
     chroot $R /bin/sh "$LAB_SHARE/run.sh" < /dev/null > "$OUT" 2> "$ERR"
     rc=$?
 fi
+stage "command exited with $rc"
 echo "$rc" > /share/rc.tmp && mv /share/rc.tmp /share/rc
 stop
 """
@@ -135,6 +148,20 @@ class _Newc:
         return out + b"\0" * ((-len(out)) % 512)
 
 
+SIG_MAGIC = b"~Module signature appended~\n"
+
+
+def strip_signature(ko: bytes) -> bytes:
+    """Drop the appended module signature: the kernel (MODULE_SIG without
+    MODULE_SIG_FORCE) loads the module unsigned, without spending TCG time on RSA."""
+    if not ko.endswith(SIG_MAGIC):
+        return ko
+    body = ko[: -len(SIG_MAGIC)]
+    sig_len = int.from_bytes(body[-4:], "big")
+    cut = len(body) - 12 - sig_len  # struct module_signature is 12 bytes
+    return body[:cut] if cut > 0 else ko
+
+
 def build(man: Manifest, busybox: str) -> bytes:
     a = _Newc()
     for d in ("bin", "dev", "proc", "sys", "lib", "lib/modules", "lower", "rw", "newroot", "share"):
@@ -143,9 +170,10 @@ def build(man: Manifest, busybox: str) -> bytes:
     a.chardev("dev/null", 1, 3)
     a.file("bin/busybox", Path(busybox).read_bytes(), 0o755)
     a.file("init", init_script().encode(), 0o755)
+    core = set(man.core)
     for m in man.modules:
-        a.file(f"lib/modules/{m}.ko", Path(man.module_dir, f"{m}.ko").read_bytes())
-    a.file("modules.order", ("\n".join(man.modules) + "\n").encode())
+        a.file(f"lib/modules/{m}.ko", strip_signature(Path(man.module_dir, f"{m}.ko").read_bytes()))
+    a.file("modules.order", "".join(f"{m} {'core' if m in core else 'opt'}\n" for m in man.modules).encode())
     return a.finish()
 
 
@@ -161,7 +189,7 @@ def ensure(man: Manifest) -> Path:
     h.update(f"{busybox}:{st.st_size}:{st.st_mtime_ns}".encode())
     h.update(man.module_dir.encode())
     for m in man.modules:
-        h.update(m.encode())
+        h.update(f"{m}:{m in man.core}".encode())
     kdir = Path(man.module_dir).parent
     path = kdir / f"initramfs-{h.hexdigest()[:16]}.cpio"
     if path.exists():

@@ -111,8 +111,8 @@ def qemu_argv(qemu: str, man: provision.Manifest, initrd: Path, share: Path, *, 
               wire: Wire | None = None) -> list[str]:
     argv = [qemu, "-nodefaults", "-no-user-config", "-no-reboot", *_accel_args(),
             "-m", str(memory_mb), "-smp", str(cpus), "-vga", "none",
-            "-kernel", man.vmlinuz, "-initrd", str(initrd),
-            "-append", KERNEL_CMDLINE,
+            "-kernel", man.boot_image(), "-initrd", str(initrd),
+            "-append", KERNEL_CMDLINE + (" lab.debug" if os.environ.get("IPVLAN_TUI_LAB_DEBUG") == "1" else ""),
             "-nic", "none",
             "-fsdev", "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap",
             "-device", f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.HOSTROOT_TAG}",
@@ -161,11 +161,23 @@ class _Prepared:
             shutil.rmtree(self.ctl, ignore_errors=True)
 
 
+def extra_modules(man: provision.Manifest, modules: Sequence[str] = (), wire: Wire | None = None) -> list[str]:
+    """Optional modules to insmod at boot: asked for, env IPVLAN_TUI_LAB_MODULES, the wire's NIC."""
+    want = list(modules)
+    want += [m for m in os.environ.get("IPVLAN_TUI_LAB_MODULES", "").replace(",", " ").split() if m]
+    if wire is not None:
+        want.append("virtio_net")
+    if "all" in want:
+        return [m for m in man.modules if m not in man.core]
+    return sorted(man.closure(want) - set(man.core))
+
+
 def _write_guest_files(prep: _Prepared, argv: Sequence[str], env: Mapping[str, str], cwd: str,
-                       mode: str, rows: int = 24, cols: int = 80) -> None:
+                       mode: str, rows: int = 24, cols: int = 80, modules: Sequence[str] = ()) -> None:
     cache_mode = os.environ.get("IPVLAN_TUI_LAB_9P_CACHE", "loose")
     (prep.share / "lab.env").write_text(
         f"LAB_MODE={mode}\nLAB_SHARE={shlex.quote(str(prep.share))}\n"
+        f"LAB_MODULES={shlex.quote(' '.join(modules))}\n"
         f"LAB_ROWS={int(rows)}\nLAB_COLS={int(cols)}\nLAB_CACHE_MODE={shlex.quote(cache_mode)}\n")
     (prep.share / "run.sh").write_text(_run_script(argv, env, cwd))
 
@@ -198,7 +210,8 @@ def run_in_lab(argv: Sequence[str], memory_mb: int = DEFAULT_MEMORY_MB, timeout:
                env: Mapping[str, str] | None = None, *, cpus: int | None = None,
                cwd: str | os.PathLike[str] | None = None,
                stdout: BinaryIO | None = None, stderr: BinaryIO | None = None,
-               share_dir: str | os.PathLike[str] | None = None, wire: Wire | None = None) -> int:
+               share_dir: str | os.PathLike[str] | None = None, wire: Wire | None = None,
+               modules: Sequence[str] = ()) -> int:
     """Boot the lab VM, run `argv` as root in the host tree, return its exit code.
 
     - cwd: the guest command's working directory (default: ours). The guest sees
@@ -210,6 +223,9 @@ def run_in_lab(argv: Sequence[str], memory_mb: int = DEFAULT_MEMORY_MB, timeout:
     - share_dir: a host directory the guest can write (same path inside);
       default: a fresh temp dir, deleted afterwards.
     - timeout: seconds for boot + command; LabTimeout after that (VM killed).
+    - modules: optional modules to load too (e.g. "vxlan", "tun"; see
+      provision.OPTIONAL_MODULES; env IPVLAN_TUI_LAB_MODULES adds more, "all" loads all).
+    - wire: a Wire joins this VM to another lab VM (loads virtio_net).
 
     Raises QemuMissing, LabNotSetUp, LabTimeout, KernelPanic, LabBootError.
     """
@@ -224,7 +240,8 @@ def run_in_lab(argv: Sequence[str], memory_mb: int = DEFAULT_MEMORY_MB, timeout:
     listeners: list[socket.socket] = []
     conns: list[socket.socket] = []
     try:
-        _write_guest_files(prep, argv, guest_env(env), cwd, "exec")
+        _write_guest_files(prep, argv, guest_env(env), cwd, "exec",
+                           modules=extra_modules(man, modules, wire))
         console = prep.ctl / "console.log"
         qemu_log = prep.ctl / "qemu.log"
         socks = [prep.ctl / "stdout.sock", prep.ctl / "stderr.sock"]
@@ -314,6 +331,10 @@ def run_in_lab(argv: Sequence[str], memory_mb: int = DEFAULT_MEMORY_MB, timeout:
             check_deadline()
             _kill(proc)
 
+        if os.environ.get("IPVLAN_TUI_LAB_DEBUG") == "1":
+            err.write(f"--- lab debug: qemu ran {time.monotonic() - start:.1f} s; guest console:\n".encode())
+            err.write(console.read_bytes() if console.exists() else b"(none)\n")
+            err.flush()
         rc_file = prep.share / "rc"
         if rc_file.exists():
             try:
@@ -343,7 +364,8 @@ def run_in_lab(argv: Sequence[str], memory_mb: int = DEFAULT_MEMORY_MB, timeout:
 
 def run_shell(memory_mb: int = DEFAULT_MEMORY_MB, *, cpus: int | None = None,
               argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None,
-              cwd: str | os.PathLike[str] | None = None, wire: Wire | None = None) -> int:
+              cwd: str | os.PathLike[str] | None = None, wire: Wire | None = None,
+              modules: Sequence[str] = ()) -> int:
     """An interactive shell (or `argv`) on the caller's terminal via the serial console.
 
     qemu owns the terminal (raw mode); Ctrl-A X kills the VM. The guest powers
@@ -366,7 +388,8 @@ def run_shell(memory_mb: int = DEFAULT_MEMORY_MB, *, cpus: int | None = None,
     prep = _Prepared(None)
     proc: subprocess.Popen[bytes] | None = None
     try:
-        _write_guest_files(prep, argv, guest_env(extra), cwd, "shell", rows, cols)
+        _write_guest_files(prep, argv, guest_env(extra), cwd, "shell", rows, cols,
+                           modules=extra_modules(man, modules, wire))
         cmd = qemu_argv(qemu, man, initrd, prep.share, memory_mb=memory_mb,
                         cpus=cpus or _default_cpus(), mode="shell", wire=wire)
         proc = subprocess.Popen(cmd, preexec_fn=_set_pdeathsig)
