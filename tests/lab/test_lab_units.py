@@ -49,7 +49,7 @@ def test_initramfs_archive_lists_with_cpio(tmp_path):
     (tmp_path / "mods" / "dummy.ko").write_bytes(b"\x7fELF-not-really")
     (tmp_path / "bb").write_bytes(b"busybox-bytes")
     man = provision.Manifest("linux-image-x", "6.1.0-x", str(tmp_path / "vmlinuz"), str(tmp_path / "mods"),
-                             ["dummy"])
+                             ["dummy"], core=["dummy"])
     data = initramfs.build(man, str(tmp_path / "bb"))
     assert len(data) % 512 == 0
     res = subprocess.run(["cpio", "-t", "--quiet"], input=data, capture_output=True, check=True)
@@ -60,7 +60,7 @@ def test_initramfs_archive_lists_with_cpio(tmp_path):
     out.mkdir()
     subprocess.run(["cpio", "-i", "--quiet", "--no-absolute-filenames"], input=data, cwd=out,
                    check=True, capture_output=True)
-    assert (out / "modules.order").read_text() == "dummy\n"
+    assert (out / "modules.order").read_text() == "dummy core\n"
     assert (out / "init").read_text().startswith("#!/bin/busybox sh")
 
 
@@ -86,3 +86,20 @@ def test_qemu_argv_has_no_outside_nic(tmp_path):
     assert argv[argv.index("-nic") + 1] == "none" and "-nodefaults" in argv
     assert not any(a.startswith(("user", "tap")) for a in argv)
     assert argv[argv.index("-m") + 1] == "1024"
+
+
+def test_strip_signature():
+    body = b"\x7fELF module body"
+    sig = b"S" * 20
+    info = bytes([0, 0, 2, 0, 0, 0, 0, 0]) + len(sig).to_bytes(4, "big")  # struct module_signature
+    assert initramfs.strip_signature(body + sig + info + initramfs.SIG_MAGIC) == body
+    assert initramfs.strip_signature(body) == body
+
+
+def test_closure_and_extra_modules():
+    man = provision.Manifest("p", "k", "/v", "/m", ["tap", "macvlan", "macvtap", "dummy"],
+                             depends={"macvtap": ["macvlan", "tap"], "tap": [], "macvlan": [], "dummy": []},
+                             core=["macvlan", "dummy"])
+    assert man.closure(["macvtap"]) == {"macvtap", "macvlan", "tap"}
+    assert vm.extra_modules(man, ["macvtap"]) == ["macvtap", "tap"]
+    assert vm.extra_modules(man, ["all"]) == ["tap", "macvtap"]
