@@ -18,7 +18,7 @@ from typing import Iterable
 
 from rich.text import Text
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -138,7 +138,10 @@ class IpvlanApp(App[int]):
 
     # ------------------------------------------------------------ refreshing
     def _modal_open(self) -> bool:
-        return isinstance(self.screen, ModalScreen)
+        try:
+            return isinstance(self.screen, ModalScreen)
+        except ScreenStackError:  # shutting down
+            return True
 
     def request_refresh(self) -> None:
         """Refresh soon; never two at once, never under a modal (done on its close)."""
@@ -162,6 +165,9 @@ class IpvlanApp(App[int]):
 
     def on_topology_loaded(self, msg: TopologyLoaded) -> None:
         self._refreshing = False
+        if self._modal_open() and self.topology is not None:
+            self._refresh_pending = True  # a modal opened meanwhile: apply after it closes
+            return
         self.topology, self.caps = msg.topology, msg.capabilities
         self.rows, self.index = build_rows(msg.topology)
         for panel in self.query(Panel):
@@ -330,9 +336,12 @@ class IpvlanApp(App[int]):
             self._show_detail()
 
     def on_descendant_focus(self, event) -> None:
-        if isinstance(event.widget, ResourceTable):
-            self._show_detail()
-        self.refresh_bindings()
+        try:
+            if isinstance(event.widget, ResourceTable):
+                self._show_detail()
+            self.refresh_bindings()
+        except ScreenStackError:  # focus moves while the app shuts down
+            pass
 
     def on_tree_node_highlighted(self, event) -> None:
         if event.node.data is not None:

@@ -14,6 +14,7 @@ import time
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.widgets import Button, ContentSwitcher, DataTable, Input, Label, Select, Sparkline, Static
@@ -68,6 +69,7 @@ def aggregate(results: list[PingResult], src: str, target: str, address: str) ->
 
 
 class PingPane(Vertical):
+    BINDINGS = [Binding("m", "matrix", "Matrix")]
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self.topology: Topology | None = None
@@ -78,21 +80,25 @@ class PingPane(Vertical):
         self._single: tuple[str, str, str] | None = None  # src, target label, address
         self._matrix_pred: dict[tuple[str, str], expect.Expectation] = {}
         self._matrix_rows: list[tuple[str, str]] = []
+        self._predicted = Text()
 
     def compose(self) -> ComposeResult:
         with Horizontal(classes="ping-form"):
             yield Select([], prompt="source endpoint", id="ping-source", allow_blank=True)
             yield Input(placeholder="target: endpoint, address or parent", id="ping-target")
+        with Horizontal(classes="ping-form"):
+            yield Label("count", classes="form-label")
             yield Input("3", placeholder="count", id="ping-count", restrict=r"[0-9]*",
                         tooltip="how many echo requests")
+            yield Label("interval s", classes="form-label")
             yield Input("0.2", placeholder="interval s", id="ping-interval",
                         restrict=r"[0-9.]*", tooltip="seconds between requests")
             yield Button("Ping", id="ping-go", variant="primary")
+            yield Button("Stop", id="ping-stop", disabled=True)
         with Horizontal(classes="ping-form"):
-            yield Label("matrix:", classes="form-label")
+            yield Label("matrix of", classes="form-label")
             yield Select([("all networks", ALL)], value=ALL, allow_blank=False, id="ping-network")
             yield Button("Matrix (m)", id="ping-matrix-go")
-            yield Button("Stop", id="ping-stop", disabled=True)
         yield Static(Text("Pick a source endpoint and a target, or run a matrix. Every result "
                           "is compared with the prediction.", style="dim italic"),
                      id="ping-expect")
@@ -108,7 +114,7 @@ class PingPane(Vertical):
     def on_mount(self) -> None:
         self.query_one("#ping-replies", DataTable).add_columns("seq", "address", "rtt ms", "result")
         self.query_one("#matrix-verdicts", DataTable).add_columns(
-            "from", "to", "address", "result", "verdict", "why")
+            "from", "to", "result", "verdict", "why", "address")
 
     def focus_first(self) -> None:
         self.query_one("#ping-source", Select).focus()
@@ -191,6 +197,7 @@ class PingPane(Vertical):
         predicted.append("reachable" if exp.reachable else "not reachable",
                          style="green" if exp.reachable else "yellow")
         predicted.append(f"  [{exp.rule}] {exp.reason}", style="#8a9199")
+        self._predicted = predicted
         self._say(predicted)
         self._single = (src.name, target.label, exp.address or "")
         self.query_one("#ping-summary", Static).update(Text("pinging…", style="dim"))
@@ -239,8 +246,12 @@ class PingPane(Vertical):
         self._summary(final=False)
 
     def on_ping_finished(self, msg: PingFinished) -> None:
-        if msg.run == self._run:
-            self._finish_single()
+        if msg.run != self._run:
+            return
+        if self.query_one("#ping-switch", ContentSwitcher).current == "ping-matrix":
+            self.query_one("#ping-stop", Button).disabled = True
+            return
+        self._finish_single()
 
     def _summary(self, final: bool) -> PingResult | None:
         if self._single is None:
@@ -265,14 +276,10 @@ class PingPane(Vertical):
         if agg is None or self._expectation is None:
             return
         kind, words = expect.verdict(self._expectation, agg)
-        text = Text()
-        text.append_text(self.query_one("#ping-expect", Static).renderable
-                         if isinstance(self.query_one("#ping-expect", Static).renderable, Text)
-                         else Text())
-        self._say(Text.assemble(text, "\n", verdict_text(kind, words)))
+        self._say(Text.assemble(self._predicted, "\n", verdict_text(kind, words)))
 
     # ------------------------------------------------------------- matrix
-    def key_m(self) -> None:
+    def action_matrix(self) -> None:
         self.start_matrix()
 
     @on(Button.Pressed, "#ping-matrix-go")
@@ -295,7 +302,8 @@ class PingPane(Vertical):
             return
         grid.add_column(Text("from \\ to", style="bold"), key="src")
         for ep in eps:
-            grid.add_column(Text(ep.name, style="bold"), key=ep.name)
+            grid.add_column(Text(ep.name, style="bold"), key=ep.name,
+                            width=max(7, len(ep.name)))
         self._matrix_pred = {}
         for a in eps:
             cells = [Text(a.name, style="bold")]
@@ -347,7 +355,7 @@ class PingPane(Vertical):
         if exp is None:
             return
         kind, words = expect.verdict(exp, res)
-        mark = (f"✓ {res.rtt_avg:.2f}" if res.received and res.rtt_avg is not None
+        mark = (f"✓ {res.rtt_avg:.2f}"[:7] if res.received and res.rtt_avg is not None
                 else ("✓" if res.received else "✗"))
         if kind == "expected":
             cell = Text(mark, style="green" if res.received else "#8a9199")
@@ -359,9 +367,9 @@ class PingPane(Vertical):
         except Exception:  # noqa: BLE001 - a stale row after a refresh
             pass
         self.query_one("#matrix-verdicts", DataTable).add_row(
-            res.source, res.target, res.address or "-",
+            res.source, res.target,
             Text("reply", style="green") if res.received else Text("none", style="#8a9199"),
-            verdict_text(kind, kind), Text(exp.reason, style="#8a9199"))
+            verdict_text(kind, kind), Text(exp.reason, style="#8a9199"), res.address or "-")
 
     @on(Button.Pressed, "#ping-stop")
     def stop(self) -> None:

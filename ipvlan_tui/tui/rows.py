@@ -96,8 +96,11 @@ def _dim_if_empty(value: str) -> Text:
     return Text(value) if value else Text("-", style="dim")
 
 
+_ZERO = Text("0", style="dim")
+
+
 def _count(n: int) -> Text:
-    return Text(str(n), style="bold" if n else "dim")
+    return Text(str(n), style="bold") if n else _ZERO
 
 
 def is_parent_link(link: Link) -> bool:
@@ -107,7 +110,7 @@ def is_parent_link(link: Link) -> bool:
 @dataclass(frozen=True)
 class Row:
     key: str
-    cells: tuple[Text, ...]
+    cells: tuple[Text | str, ...]
     haystack: str
     obj: object  # Link | Network | Endpoint
 
@@ -144,18 +147,24 @@ def _haystack(*parts: object) -> str:
 
 def link_rows(topo: Topology, idx: Index) -> list[Row]:
     rows = []
+    # Networks per parent, counting those on its VLANs: one pass over the networks.
+    nets_under: dict[str, int] = defaultdict(int)
+    for name, nets in idx.networks_on.items():
+        link = idx.link_by_name.get(name)
+        nets_under[name] += len(nets)
+        if link is not None and link.kind == "vlan" and link.parent_name:
+            nets_under[link.parent_name] += len(nets)
+    dash = Text("-", style="dim")
     for link in topo.inventory.links:
         if not is_parent_link(link):
             continue
-        vlans = idx.vlans_on.get(link.name, [])
-        nets = len(idx.networks_on.get(link.name, ())) + sum(
-            len(idx.networks_on.get(v.name, ())) for v in vlans)
+        vlans = idx.vlans_on.get(link.name, ())
         addrs = ", ".join(link.addresses)
         rows.append(Row(
             f"link:{link.name}",
-            (Text(link.name, style="bold"), Text(link.kind), state_text(link.state),
-             Text(str(link.mtu or "-")), _dim_if_empty(link.mac or ""), _dim_if_empty(addrs),
-             _count(len(vlans)), _count(nets)),
+            (Text(link.name, style="bold"), link.kind, state_text(link.state),
+             str(link.mtu or "-"), link.mac or dash, addrs or dash,
+             _count(len(vlans)), _count(nets_under.get(link.name, 0))),
             _haystack(link.name, link.kind, link.state, link.mac, addrs),
             link))
     return rows
@@ -170,8 +179,8 @@ def vlan_rows(topo: Topology, idx: Index) -> list[Row]:
         owner = owner_text(link.owner)
         rows.append(Row(
             f"vlan:{link.name}",
-            (Text(link.name, style="bold"), Text(link.parent_name or "?"),
-             Text(str(link.vlan_id if link.vlan_id is not None else "?")), owner,
+            (Text(link.name, style="bold"), link.parent_name or "?",
+             str(link.vlan_id if link.vlan_id is not None else "?"), owner,
              state_text(link.state), _count(nets)),
             _haystack(link.name, link.parent_name, link.vlan_id, owner.plain, link.state),
             link))
