@@ -252,6 +252,9 @@ def open_icmp_socket(
     return in_netns(netns, lambda: _make_icmp_socket(family, sock_type))  # type: ignore[return-value]
 
 
+_OPEN_PARALLEL = 32
+
+
 def _open_many(keys: Iterable[tuple[str, int, str]]) -> dict:
     """Open sockets for several (netns, family, sock_type) at once.
 
@@ -284,16 +287,16 @@ def _open_many(keys: Iterable[tuple[str, int, str]]) -> dict:
         with lock:
             out.update(dict(made))  # type: ignore[arg-type]
 
-    threads = []
-    for ns, wants in by_ns.items():
-        if not ns:
-            open_ns(ns, wants)
-            continue
-        t = threading.Thread(target=open_ns, args=(ns, wants), daemon=True)
-        t.start()
-        threads.append(t)
-    for t in threads:
-        t.join()
+    named = [(ns, wants) for ns, wants in by_ns.items() if ns]
+    if "" in by_ns:
+        open_ns("", by_ns[""])
+    for start in range(0, len(named), _OPEN_PARALLEL):  # bounded: not 500 threads at once
+        threads = [threading.Thread(target=open_ns, args=item, daemon=True)
+                   for item in named[start:start + _OPEN_PARALLEL]]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
     return out
 
 
@@ -772,12 +775,13 @@ def _run(waiting: deque, max_in_flight: int, sel, emit, cancel) -> None:
             else:
                 p.pending.pop(seq, None)
             maybe_done(p)
-        if not (waiting and active < max_in_flight) and (waiting or active):
-            wait = max(timers[0][0] - time.monotonic(), 0.0) if timers else 0.05
-            if cancel is not None:
-                wait = min(wait, 0.1)
-            for key, _ in sel.select(wait):
-                drain(key.data)
+        if not active:
+            continue  # everything finished in this pass; start the next jobs
+        wait = max(timers[0][0] - time.monotonic(), 0.0) if timers else 0.05
+        if cancel is not None:
+            wait = min(wait, 0.1)
+        for key, _ in sel.select(wait):
+            drain(key.data)
 
 
 # ---------------------------------------------------------------------------

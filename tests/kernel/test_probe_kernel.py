@@ -241,4 +241,7 @@ def test_whole_matrix_has_zero_surprises(lab):
     print(f"matrix: {len(results)} pairs in {elapsed:.2f} s, {reached} reachable, "
           f"{len(surprises)} surprising")
     assert surprises == []
-    assert elapsed < 6.0  # about one timeout (1.5 s), not the sum of 240
+    # About one timeout (1.5 s) plus Python under TCG emulation (4-5 s seen);
+    # one pair after another would take minutes (about 0.5 s per answered pair
+    # with `ip netns exec ... ping` here, 1.5 s per silent one).
+    assert elapsed < 15.0
