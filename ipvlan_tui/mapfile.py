@@ -1080,7 +1080,14 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
             return f"re-created endpoint {req.name} ({res.endpoint.ipv4 or res.endpoint.ipv6})"
         units.append(Unit(f"replace endpoint {ep.name}", steps, run_ep_replace))
 
-    # 4. missing networks (with their endpoints), then missing endpoints of networks that are there
+    # 4. missing networks (with their endpoints), then missing endpoints of networks that are there;
+    #    a half-made network is undone by restore above and made again here
+    for name in sorted(half_nets - (drifted_nets if replace else set())):
+        e = mf.entry(name)
+        if name in drifted_nets:
+            left.append(f"network {name}: half made and drifted; restore undoes it, the next apply creates it")
+            continue
+        units.append(_create_unit(ctl, e, d.desired[name]))
     for c in d.of(MISSING, endpoints=False):
         e = mf.entry(c.network)
         assert e is not None

@@ -496,3 +496,15 @@ def test_toml_writer_round_trips_strings(value):
     doc = {"version": 1, "defaults": {"k": value},
            "networks": [{"name": value, "subnets": [{"subnet": value, "aux_addresses": {value: value}}]}]}
     assert tomllib.loads(mapfile.render_toml(doc)) == doc
+
+
+def test_half_made_network_is_undone_and_made_again(ctl, tmp_path):
+    req = NetworkRequest("vlan10", subnets=("172.16.80.0/24",), options=("parent=eth0.10",))
+    ctl.store.add_network(ctl.validate_network(req), state="creating")  # a crash after step 1
+    path = write(tmp_path, NETOPS_FIXED)
+    rc, out, _ = run("diff", path)
+    assert rc == 1 and "network vlan10: broken (half made" in out
+    rc, out, err = run("apply", path)
+    assert rc == 0, err
+    assert ctl.store.network("vlan10")[1] == "ready" and ctl.kernel.link_exists("eth0.10")
+    assert run("diff", path)[0] == 0
