@@ -665,7 +665,14 @@ def check(mf: MapFile, inventory: Inventory, live: Sequence[Network], *,
         used: set[str] = set()
         if cur is not None:
             used = {a for ep in cur.endpoints if ep.name not in mapped for a in (ep.ipv4, ep.ipv6) if a}
+        live_eps = {ep.name for ep in cur.endpoints} if cur is not None else set()
         for j, ep in enumerate(e.endpoints):
+            if ep.name not in live_eps and ep.name in inventory.namespaces:
+                errors.append(ValidationError(f"{e.label}.endpoints[{j}] ({ep.name}).name", ep.name,
+                                              "a network namespace with this name already exists "
+                                              "(not made by ipvlan-tui for this endpoint)",
+                                              "pick another name; ipvlan-tui never takes over a namespace"))
+                continue
             try:
                 specmod.validate_endpoint(EndpointRequest(ep.name, e.name, ep.ip, ep.ip6), spec,
                                           used, taken_names)
@@ -1038,8 +1045,10 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
                           (lambda n=c.endpoint: (ctl.remove_endpoint(n), f"removed endpoint {n}")[1])))
 
     # 2. broken: the controller's restore re-creates what we made and undoes half-made work
-    broken = d.of(BROKEN)
     drifted_nets = {c.network for c in d.of(DRIFT, endpoints=False)}
+    # Drifted networks left alone still get their missing links back (restore only re-creates).
+    broken = d.of(BROKEN) or ([] if replace else [
+        c for c in d.of(DRIFT, endpoints=False) if any("missing from the kernel" in x for x in c.details)])
     if broken or (d.half_made and any(f"network {e.name}" in d.half_made for e in mf.networks)):
         lines = list(d.half_made) + list(d.repairs)
         steps = [Step(f"restore: {'undo half-made' if l in d.half_made else 're-create'} {l}",

@@ -508,3 +508,24 @@ def test_half_made_network_is_undone_and_made_again(ctl, tmp_path):
     assert rc == 0, err
     assert ctl.store.network("vlan10")[1] == "ready" and ctl.kernel.link_exists("eth0.10")
     assert run("diff", path)[0] == 0
+
+
+def test_endpoint_name_of_a_foreign_namespace_is_refused_up_front(ctl, tmp_path):
+    ctl.kernel.create_netns("web10")  # made by someone else
+    doc = NETOPS_FIXED.replace('gateway = "172.16.80.1" }]', 'gateway = "172.16.80.1" }]\n'
+                               'endpoints = [{ name = "web10" }]')
+    errs = problems(doc, ctl)
+    assert errs[0].field == "networks[0] (vlan10).endpoints[0] (web10).name"
+    assert "namespace" in errs[0].problem
+
+
+def test_drifted_network_left_alone_still_gets_its_vlan_back(ctl, tmp_path):
+    run("apply", write(tmp_path, NETOPS_FIXED))
+    ctl.kernel.delete_link("eth0.30")
+    drifted = write(tmp_path, NETOPS_FIXED.replace('vlan = 30', 'vlan = 30\nmode = "l3"'), "d.toml")
+    rc, out, _ = run("diff", drifted)
+    assert "~ network vlan30: drift (mode: map l3, live l2;" in out
+    assert "parent eth0.30 is missing from the kernel" in out
+    rc, out, err = run("apply", drifted)
+    assert rc == 0 and "vlan30: drifted" in err
+    assert ctl.kernel.link_exists("eth0.30") and ctl.store.network("vlan30")[0].mode == "l2"
