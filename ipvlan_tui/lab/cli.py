@@ -5,9 +5,9 @@
     lab exec [--memory MB] [--cpus N] [--timeout S] -- CMD [ARG...]
                                     run CMD as root inside the VM, in our cwd;
                                     exits with CMD's exit code
-    lab shell [--memory MB] [--cpus N]
-                                    interactive shell on this terminal
-                                    (Ctrl-A X kills the VM)
+    lab shell [--memory MB] [--cpus N] [-- CMD [ARG...]]
+                                    interactive shell ($SHELL, or CMD) on this
+                                    terminal (Ctrl-A X kills the VM)
 Exit codes of the lab itself: 124 timeout, 125 lab failure (not set up, boot
 failed), 126 guest kernel panic, 127 qemu missing.
 """
@@ -36,6 +36,8 @@ def _parser() -> argparse.ArgumentParser:
     sh = sub.add_parser("shell", help="interactive shell inside the VM on this terminal")
     sh.add_argument("--memory", type=int, default=vm.DEFAULT_MEMORY_MB, metavar="MB")
     sh.add_argument("--cpus", type=int, default=None, metavar="N")
+    sh.add_argument("cmd", nargs=argparse.REMAINDER,
+                    help="-- CMD [ARG...] to run instead of $SHELL (e.g. the TUI)")
     return p
 
 
@@ -65,7 +67,10 @@ def main(argv: list[str] | None = None) -> int:
                 return 2
             return vm.run_in_lab(cmd, memory_mb=args.memory, cpus=args.cpus, timeout=args.timeout)
         if args.command == "shell":
-            return vm.run_shell(memory_mb=args.memory, cpus=args.cpus)
+            cmd = list(args.cmd)
+            if cmd and cmd[0] == "--":
+                cmd = cmd[1:]
+            return vm.run_shell(memory_mb=args.memory, cpus=args.cpus, argv=cmd or None)
     except LabError as exc:
         print(f"ipvlan-tui lab: {exc.full_text()}", file=sys.stderr)
         return exc.exit_code

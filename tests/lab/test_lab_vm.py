@@ -15,21 +15,12 @@ from pathlib import Path
 
 import pytest
 
-from ipvlan_tui.lab import provision, vm
-from ipvlan_tui.lab.errors import EXIT_KERNEL_PANIC, EXIT_QEMU_MISSING, EXIT_TIMEOUT, LabNotSetUp
+from ipvlan_tui.lab import vm
+from ipvlan_tui.lab.errors import EXIT_KERNEL_PANIC, EXIT_QEMU_MISSING, EXIT_TIMEOUT
 
 pytestmark = pytest.mark.skipif(vm.in_lab(), reason="the lab VM cannot start itself (no nested lab)")
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def lab_ready():
-    try:
-        provision.find_qemu()
-        return provision.load_manifest()
-    except LabNotSetUp as exc:  # fail, never skip: CI must have run `lab setup`
-        pytest.fail(f"{exc}\n(run `python -m ipvlan_tui.lab setup` before the tests)")
 
 
 def lab(*args: str, env: dict[str, str] | None = None, timeout: float = 300) -> subprocess.CompletedProcess[str]:
