@@ -506,7 +506,10 @@ def _relabel(err: ValidationError, entry: MapNetwork) -> ValidationError:
     elif f == "-o parent":
         where = entry.parent_field
         if not entry.parent and entry.vlan is not None:
-            v = f"{v} (trunk {entry.trunk}, vlan {entry.vlan})"
+            if "base link" in err.problem:  # the trunk is missing: one report, where it was typed
+                where, v = entry.trunk_field, entry.trunk
+            else:
+                v = f"{v} (trunk {entry.trunk}, vlan {entry.vlan})"
     elif f == "-o ipvlan_mode":
         where = entry.mode_field
     elif f == "-o ipvlan_flag":
@@ -519,7 +522,24 @@ def _relabel(err: ValidationError, entry: MapNetwork) -> ValidationError:
         where = f"{entry.label}.endpoints"
     else:
         where = f"{entry.label} {f}".strip()
-    return ValidationError(where, v, err.problem, err.fix)
+    return ValidationError(where, v, _map_words(err.problem), _map_words(err.fix))
+
+
+# The validator speaks in CLI flags; a map file has keys.
+_FLAG_KEYS = {"-o parent": "parent", "-o ipvlan_mode": "mode", "-o ipvlan_flag": "flag",
+              "--subnet": "subnet", "--gateway": "gateway", "--ip-range": "ip_range",
+              "--internal": "internal = true"}
+_FLAG_VALUE = re.compile(r"(-o parent|-o ipvlan_mode|-o ipvlan_flag|--subnet|--gateway|--ip-range)"
+                         r"=([^\s,;?)]+)")
+_FLAG_BARE = re.compile(r"(-o parent|-o ipvlan_mode|-o ipvlan_flag|--subnet|--gateway|--ip-range|--internal)"
+                        r"(?![\w=-])")
+
+
+def _map_words(text: str) -> str:
+    if not text:
+        return text
+    text = _FLAG_VALUE.sub(lambda m: f'{_FLAG_KEYS[m.group(1)]} = "{m.group(2)}"', text)
+    return _FLAG_BARE.sub(lambda m: _FLAG_KEYS[m.group(1)], text)
 
 
 def _clean_subnets(entry: MapNetwork) -> list[tuple[int, IPNetwork]]:
@@ -709,7 +729,7 @@ class Change:
 
     def line(self) -> str:
         what = f"endpoint {self.endpoint} on {self.network}" if self.endpoint else f"network {self.network}"
-        text = f"{_MARK[self.kind]} {what}: {self.kind}"
+        text = f"{_MARK[self.kind]} {what}: {self.kind.replace('-', ' ')}"
         if self.details:
             text += " (" + "; ".join(self.details) + ")"
         return text
@@ -736,15 +756,15 @@ class MapDiff:
                 and (endpoints is None or (c.endpoint is not None) == endpoints)]
 
     def summary(self) -> str:
-        nets = [c for c in self.changes if c.endpoint is None]
-        eps = [c for c in self.changes if c.endpoint is not None]
         parts = []
-        for kind in (IN_SYNC, MISSING, DRIFT, BROKEN, EXTRA):
-            n = sum(1 for c in nets if c.kind == kind)
-            m = sum(1 for c in eps if c.kind == kind)
-            if n or m:
-                parts.append(f"{kind} {n}" + (f" (+{m} endpoint{'s' if m != 1 else ''})" if m else ""))
-        return ", ".join(parts) or "nothing in the map or on the host"
+        for what, endpoints in (("network", False), ("endpoint", True)):
+            counts = Counter(c.kind for c in self.changes if (c.endpoint is not None) == endpoints)
+            if counts:
+                total = sum(counts.values())
+                parts.append(f"{total} {what}{'s' if total != 1 else ''}: " + ", ".join(
+                    f"{counts[k]} {k.replace('-', ' ')}" for k in (IN_SYNC, MISSING, DRIFT, BROKEN, EXTRA)
+                    if counts[k]))
+        return "; ".join(parts) or "nothing in the map or on the host"
 
     def render(self) -> str:
         lines = [f"map {self.mapfile.source} vs this host:"]

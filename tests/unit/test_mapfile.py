@@ -529,3 +529,14 @@ def test_drifted_network_left_alone_still_gets_its_vlan_back(ctl, tmp_path):
     rc, out, err = run("apply", drifted)
     assert rc == 0 and "vlan30: drifted" in err
     assert ctl.kernel.link_exists("eth0.30") and ctl.store.network("vlan30")[0].mode == "l2"
+
+
+def test_missing_trunk_reported_once_where_it_was_typed(ctl):
+    errs = problems(NETOPS_FIXED.replace('trunk = "eth0"', 'trunk = "eth9"'), ctl)
+    assert [e.field for e in errs] == ["defaults.trunk"]
+    assert "eth9 does not exist" in errs[0].problem
+
+
+def test_fixes_speak_map_keys_not_cli_flags(ctl):
+    errs = problems('[defaults]\ntrunk = "eth0"\n[[networks]]\nname = "x"\nvlan = 40\n', ctl)
+    assert 'use parent = "foo"' in errs[0].fix, errs[0].fix
