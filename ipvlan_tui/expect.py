@@ -5,6 +5,7 @@ mismatch is "surprising", and the reason says which rule predicted what, so
 "cannot ping the parent" reads as ipvlan's design, not as a mystery.
 
 Rules, checked in this order (RULES holds a one-line legend for each):
+  endpoint-down     the source or target endpoint is missing, exited, created or dead
   self              an endpoint pinging itself
   no-common-family  no IP family both sides have (or not the one asked for)
   no-address        "parent" asked for, but the parent link has no address
@@ -53,6 +54,7 @@ __all__ = [
 PARENT = "parent"
 
 RULES = {
+    "endpoint-down": "the source or target endpoint is not running: nothing to send from or to answer",
     "self": "an endpoint reaches its own address",
     "no-common-family": "no IP family in common: nothing to send",
     "no-address": "the target has no address at all: nothing to send",
@@ -80,6 +82,11 @@ class Expectation:
 
 
 Target = Union[Endpoint, str]
+
+# Endpoint states with no live namespace/interface (store: "missing"; Docker:
+# "exited", "created", "dead"). A "paused" container still answers ICMP: the
+# kernel does, not the frozen processes.
+DOWN_STATES = frozenset({"missing", "exited", "created", "dead"})
 
 
 # ---------------------------------------------------------------------------
@@ -250,6 +257,9 @@ def predict(
         return Expectation(False, f"network {source.network} of {source.name} is not in the topology; "
                                   "no prediction", "unknown-network")
     src_fams = _families(source)
+    if source.state in DOWN_STATES:
+        return Expectation(False, f"{source.name} is {source.state}: there is no namespace to send "
+                                  "from", "endpoint-down")
 
     if isinstance(target, Endpoint):
         return _predict_endpoint(topology, source, src_net, target, family)
@@ -330,6 +340,9 @@ def _predict_endpoint(
     if tgt_net is None:
         return Expectation(False, f"network {target.network} of {target.name} is not in the topology; "
                                   "no prediction", "unknown-network", addr, fam)
+    if target.state in DOWN_STATES:
+        return Expectation(False, f"{target.name} is {target.state}: nothing there to answer",
+                           "endpoint-down", addr, fam)
     src_addr = _families(source)[fam]  # type: ignore[index]
     same_net = src_net.spec.name == tgt_net.spec.name
     sp, tp = _port(topology, src_net, source), _port(topology, tgt_net, target)
@@ -402,7 +415,8 @@ def verdict(expectation: Expectation, result: "PingResult") -> tuple[str, str]:
         measured = f"nothing sent ({result.error or 'no probe'})"
     else:
         measured = f"no reply ({result.error or 'timed out'})"
-    if result.sent == 0 and expectation.address is None and not expectation.reachable:
+    if result.sent == 0 and not expectation.reachable and (
+            expectation.address is None or expectation.rule == "endpoint-down"):
         return "expected", f"expected: {measured}, as predicted: {expectation.reason}"
     if result.sent == 0:
         return "surprising", (f"surprising: the probe could not run: {result.error or 'unknown'}; "

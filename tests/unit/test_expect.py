@@ -252,6 +252,19 @@ def test_self_and_unknown_networks():
     check(A1, ep("t", "gone", "192.168.1.44"), "unknown-network", False)
 
 
+def test_endpoints_that_are_not_running():
+    from dataclasses import replace
+
+    down = replace(A2, state="exited")
+    check(A1, down, "endpoint-down", False, address="192.168.1.11", words=("a2 is exited",))
+    check(replace(A1, state="missing"), A2, "endpoint-down", False, words=("no namespace to send from",))
+    check(replace(A1, state="missing"), PARENT, "endpoint-down", False)
+    check(A1, replace(A2, state="paused"), "same-subnet", True)  # the kernel still answers
+    gone = predict(TOPO, replace(A1, state="missing"), A2)
+    assert verdict(gone, res(0, 0, "cannot enter namespace ns-a1: No such file or directory"))[0] == "expected"
+    assert verdict(predict(TOPO, A1, down), res(0, 1, "no reply within 1 s"))[0] == "expected"
+
+
 def test_every_rule_is_exercised_by_this_file():
     import inspect
     import sys
