@@ -586,7 +586,10 @@ def probe_many(
     as soon as one finishes. Each PingResult is passed to `on_result` (on
     this thread) the moment its probe completes, in completion order; the
     returned list is in job order. Setting `cancel` ends every probe early
-    (error "cancelled"). Bad options raise ValueError before anything is sent.
+    (error "cancelled"). Bad options raise ValueError before anything is sent;
+    an exception raised by `on_result` stops the run and propagates (the
+    sockets are closed). For a matrix, pass max_in_flight >= len(jobs) (as
+    matrix() does) so silent pairs do not queue behind each other.
     """
     jobs = list(jobs)
     for job in jobs:
@@ -673,6 +676,7 @@ def _run(waiting: deque, max_in_flight: int, sel, emit, cancel) -> None:
         heapq.heappush(timers, (now, next(tiebreak), p, "send", 0))
 
     def send(p: _Probe, now: float) -> None:
+        now = time.monotonic()  # a burst of sends takes a while: time each one
         seq = p.next_seq & 0xFFFF
         packet = _echo_request(p.family, p.ident, seq, p.payload)
         t0 = time.time_ns()
