@@ -96,20 +96,64 @@ def _set_pdeathsig() -> None:
         pass
 
 
-def _accel_args() -> list[str]:
-    mode = os.environ.get("IPVLAN_TUI_LAB_ACCEL", "tcg")
+_TCG = ["-accel", "tcg,thread=multi", "-cpu", "max"]
+_KVM = ["-accel", "kvm", "-cpu", "host"]
+
+
+def _kvm_works(qemu: str, man: provision.Manifest) -> bool:
+    """Can this host run a plain guest under KVM? Probed once and remembered in the cache.
+
+    The probe boots the kernel with no root: under a working KVM it panics
+    ("unable to mount root") and qemu exits 0 within seconds; a KVM that only
+    serves special guests makes qemu abort at once."""
+    if not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    try:
+        st = os.stat(qemu)
+    except OSError:
+        return False
+    key = f"{qemu}:{st.st_mtime_ns}:{man.kernel_version}"
+    stamp = provision.cache_dir() / "kvm-probe.txt"
+    try:
+        cached_key, verdict = stamp.read_text().split("\n")[:2]
+        if cached_key == key:
+            return verdict == "yes"
+    except (OSError, ValueError):
+        pass
+    argv = [qemu, "-nodefaults", "-no-user-config", "-no-reboot", *_KVM, "-m", "256", "-display", "none",
+            "-serial", "none", "-nic", "none", "-kernel", man.boot_image(),
+            "-append", "panic=-1 loglevel=0 console=none"]
+    ok = False
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=_set_pdeathsig)
+    try:
+        ok = proc.wait(timeout=30) == 0
+    except subprocess.TimeoutExpired:
+        ok = False
+    finally:
+        _kill(proc)
+    try:
+        stamp.write_text(f"{key}\n{'yes' if ok else 'no'}\n")
+    except OSError:
+        pass
+    return ok
+
+
+def _accel_args(qemu: str, man: provision.Manifest) -> list[str]:
+    """IPVLAN_TUI_LAB_ACCEL: auto (default: KVM when a probe shows it works, else TCG), kvm, tcg."""
+    mode = os.environ.get("IPVLAN_TUI_LAB_ACCEL", "auto")
     if mode == "kvm":
-        return ["-accel", "kvm", "-cpu", "host"]
-    if mode == "auto":
-        return ["-accel", "kvm", "-accel", "tcg,thread=multi", "-cpu", "max"]
-    return ["-accel", "tcg,thread=multi", "-cpu", "max"]
+        return list(_KVM)
+    if mode == "auto" and _kvm_works(qemu, man):
+        return list(_KVM)
+    return list(_TCG)
 
 
 def qemu_argv(qemu: str, man: provision.Manifest, initrd: Path, share: Path, *, memory_mb: int,
               cpus: int, mode: str, console_log: Path | None = None,
               stdout_sock: Path | None = None, stderr_sock: Path | None = None,
               wire: Wire | None = None) -> list[str]:
-    argv = [qemu, "-nodefaults", "-no-user-config", "-no-reboot", *_accel_args(),
+    argv = [qemu, "-nodefaults", "-no-user-config", "-no-reboot", *_accel_args(qemu, man),
             "-m", str(memory_mb), "-smp", str(cpus), "-vga", "none",
             "-kernel", man.boot_image(), "-initrd", str(initrd),
             "-append", KERNEL_CMDLINE + (" lab.debug" if os.environ.get("IPVLAN_TUI_LAB_DEBUG") == "1" else ""),

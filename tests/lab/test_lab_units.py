@@ -79,13 +79,15 @@ def test_run_script_quotes_everything():
     assert shlex.split(last) == ["exec", "printf", "%s\\n", "a b", "$(x)", "'q'"]
 
 
-def test_qemu_argv_has_no_outside_nic(tmp_path):
+def test_qemu_argv_has_no_outside_nic(tmp_path, monkeypatch):
+    monkeypatch.setenv("IPVLAN_TUI_LAB_ACCEL", "tcg")
     man = provision.Manifest("p", "k", "/vmlinuz", "/mods", [])
     argv = vm.qemu_argv("qemu", man, tmp_path / "i", tmp_path, memory_mb=1024, cpus=2, mode="exec",
                         console_log=tmp_path / "c", stdout_sock=tmp_path / "o", stderr_sock=tmp_path / "e")
     assert argv[argv.index("-nic") + 1] == "none" and "-nodefaults" in argv
     assert not any(a.startswith(("user", "tap")) for a in argv)
     assert argv[argv.index("-m") + 1] == "1024"
+    assert argv[argv.index("-accel") + 1].startswith("tcg")
 
 
 def test_strip_signature():
