@@ -195,7 +195,8 @@ def ensure(man: Manifest) -> Path:
     if path.exists():
         return path
     for old in kdir.glob("initramfs-*.cpio"):
-        old.unlink(missing_ok=True)
+        if old.name != path.name:  # archives of older init scripts
+            old.unlink(missing_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(build(man, busybox))
     tmp.replace(path)
