@@ -105,3 +105,30 @@ def test_closure_and_extra_modules():
     assert man.closure(["macvtap"]) == {"macvtap", "macvlan", "tap"}
     assert vm.extra_modules(man, ["macvtap"]) == ["macvtap", "tap"]
     assert vm.extra_modules(man, ["all"]) == ["tap", "macvtap"]
+
+
+def test_setup_without_root_says_how(monkeypatch, tmp_path):
+    monkeypatch.setattr(provision, "missing_host_packages", lambda: ["qemu-system-x86", "busybox-static"])
+    monkeypatch.setattr(provision, "_check_debian", lambda: None)
+    monkeypatch.setattr(provision.os, "geteuid", lambda: 1000)
+    with pytest.raises(LabSetupError) as err:
+        provision.setup(lambda _: None, cache=tmp_path)
+    text = str(err.value)
+    assert "qemu-system-x86, busybox-static" in text and "needs root" in text and "sudo" in text
+
+
+def test_setup_off_debian_says_what_is_missing(monkeypatch, tmp_path):
+    monkeypatch.setattr(provision, "missing_host_packages", lambda: ["qemu-system-x86"])
+    real_which = shutil.which
+    monkeypatch.setattr(provision.shutil, "which", lambda n: None if n in ("apt-get", "apt-cache", "dpkg-deb")
+                        else real_which(n))
+    monkeypatch.setattr(provision.platform, "machine", lambda: "x86_64")
+    with pytest.raises(LabSetupError, match="not Debian/Ubuntu") as err:
+        provision.setup(lambda _: None, cache=tmp_path)
+    assert "qemu-system-x86_64" in str(err.value)
+
+
+def test_kernel_package_name_is_resolved_exactly():
+    m = provision.KERNEL_RE.search("  Depends: linux-image-6.1.0-56-amd64")
+    assert m and m.group(0) == "linux-image-6.1.0-56-amd64"
+    assert provision.KERNEL_RE.search("Depends: linux-image-amd64") is None
