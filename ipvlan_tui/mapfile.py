@@ -726,6 +726,7 @@ class Change:
     details: tuple[str, ...] = ()
     endpoint: str | None = None
     owned: bool = True  # made by ipvlan-tui (extras that are not are never pruned)
+    redo: bool = False  # half done: restore undoes or finishes it, then apply makes it again
 
     def line(self) -> str:
         what = f"endpoint {self.endpoint} on {self.network}" if self.endpoint else f"network {self.network}"
@@ -744,7 +745,7 @@ class MapDiff:
     mapfile: MapFile
     desired: dict[str, NetworkSpec]
     changes: list[Change] = field(default_factory=list)
-    half_made: tuple[str, ...] = ()  # from restore(dry_run=True)
+    half_made: tuple[str, ...] = ()  # from restore(dry_run=True): rolled back or finished
     repairs: tuple[str, ...] = ()
 
     @property
@@ -826,7 +827,7 @@ def compute_diff(mf: MapFile, ctl, *, include_all: bool = False, prune: bool = F
     desired = check(mf, inventory, live, removing=removing)
     try:
         report = ctl.restore(dry_run=True)
-        half = tuple(report.rolled_back)
+        half = tuple(report.rolled_back) + tuple(getattr(report, "finished", ()))
         repairs = tuple(report.repaired)
     except (EngineError, ValidationError):
         half, repairs = (), ()
@@ -849,7 +850,8 @@ def compute_diff(mf: MapFile, ctl, *, include_all: bool = False, prune: bool = F
         diffs = drift(e, want, have)
         broken = []
         if f"network {e.name}" in half:
-            broken.append("half made (a crash?); apply runs restore to undo it, then creates it")
+            broken.append("half made or half removed (a crash?); apply runs restore to undo it, "
+                          "then creates it")
         elif have.parent is not None and have.parent.name not in host_links and have.engine == ENGINE_NETNS:
             broken.append(f"parent {have.parent.name} is missing from the kernel"
                           + (" (made by ipvlan-tui: apply re-creates it)" if have.parent.create
@@ -875,6 +877,10 @@ def compute_diff(mf: MapFile, ctl, *, include_all: bool = False, prune: bool = F
                 d.append(f"ip6: map {ep.ip6}, live {got.ipv6 or 'none'}")
             if d:
                 result.changes.append(Change(DRIFT, e.name, tuple(d), endpoint=ep.name))
+            elif got.state in ("creating", "removing"):
+                result.changes.append(Change(BROKEN, e.name, (f"half done (state {got.state}, a crash?); apply "
+                                                             "runs restore, then creates it",),
+                                             endpoint=ep.name, redo=True))
             elif got.state == "missing":
                 result.changes.append(Change(BROKEN, e.name, ("its namespace or link is gone; apply re-creates it",),
                                              endpoint=ep.name))
@@ -1071,7 +1077,7 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
         c for c in d.of(DRIFT, endpoints=False) if any("missing from the kernel" in x for x in c.details)])
     if broken or (d.half_made and any(f"network {e.name}" in d.half_made for e in mf.networks)):
         lines = list(d.half_made) + list(d.repairs)
-        steps = [Step(f"restore: {'undo half-made' if l in d.half_made else 're-create'} {l}",
+        steps = [Step(f"restore: {'finish or undo half-done' if l in d.half_made else 're-create'} {l}",
                       "ipvlan-tui restore", do=_nothing) for l in lines] or \
                 [Step("restore: reconcile kernel and store", "ipvlan-tui restore", do=_nothing)]
 
@@ -1121,7 +1127,8 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
         e = mf.entry(c.network)
         assert e is not None
         units.append(_create_unit(ctl, e, d.desired[e.name]))
-    for c in d.of(MISSING, endpoints=True):
+    redo = [c for c in d.of(BROKEN, endpoints=True) if c.redo]
+    for c in d.of(MISSING, endpoints=True) + redo:
         if c.network not in live or c.network in drifted_nets and not replace:
             if c.network in drifted_nets and not replace:
                 left.append(f"endpoint {c.endpoint} on {c.network}: missing, but its network drifted")

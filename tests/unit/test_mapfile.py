@@ -540,3 +540,17 @@ def test_missing_trunk_reported_once_where_it_was_typed(ctl):
 def test_fixes_speak_map_keys_not_cli_flags(ctl):
     errs = problems('[defaults]\ntrunk = "eth0"\n[[networks]]\nname = "x"\nvlan = 40\n', ctl)
     assert 'use parent = "foo"' in errs[0].fix, errs[0].fix
+
+
+def test_half_made_endpoint_is_undone_and_made_again(ctl, tmp_path):
+    doc = NETOPS_FIXED.replace('gateway = "172.16.80.1" }]', 'gateway = "172.16.80.1" }]\n'
+                               'endpoints = [{ name = "a10", ip = "172.16.80.10" }]')
+    path = write(tmp_path, doc)
+    assert run("apply", path)[0] == 0
+    ctl.store.set_endpoint_state("a10", "creating")  # as a crash mid-run leaves it
+    rc, out, _ = run("diff", path)
+    assert rc == 1 and "endpoint a10 on vlan10: broken (half done" in out
+    rc, out, err = run("apply", path)
+    assert rc == 0, err
+    assert ctl.store.endpoint("a10").ipv4 == "172.16.80.10" and ctl.kernel.netns_exists("a10")
+    assert run("diff", path)[0] == 0
