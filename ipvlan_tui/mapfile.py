@@ -675,18 +675,25 @@ def check(mf: MapFile, inventory: Inventory, live: Sequence[Network], *,
 
     # -- endpoints: static addresses inside the entry's subnets, not taken -----------------
     live_by_name = {n.spec.name: n for n in live}
-    taken_names = {ep.name for n in live for ep in n.endpoints if n.spec.name not in gone}
+    pruned = set(removing)
     for e in mf.networks:
         spec = desired.get(e.name)
         if spec is None or not e.endpoints:
             continue
-        mapped = {ep.name for ep in e.endpoints}
+        taken_names = {ep.name for n in live for ep in n.endpoints
+                       if n.spec.name != e.name and n.spec.name not in pruned}
+        mapped = {ep.name: ep for ep in e.endpoints}
         cur = live_by_name.get(e.name)
-        used: set[str] = set()
-        if cur is not None:
-            used = {a for ep in cur.endpoints if ep.name not in mapped for a in (ep.ipv4, ep.ipv6) if a}
-        live_eps = {ep.name for ep in cur.endpoints} if cur is not None else set()
+        # Addresses that stay: live endpoints not in the map, and mapped ones whose address the map keeps.
+        keep: dict[str, set[str]] = {}
+        for lep in cur.endpoints if cur is not None else ():
+            m = mapped.get(lep.name)
+            keep[lep.name] = {have for have, want in ((lep.ipv4, m.ip if m else None), (lep.ipv6, m.ip6 if m else None))
+                              if have and (m is None or want is None or _same_addr(want, have))}
+        from_map: set[str] = set()
+        live_eps = set(keep)
         for j, ep in enumerate(e.endpoints):
+            used = from_map.union(*(a for n, a in keep.items() if n != ep.name))
             if ep.name not in live_eps and ep.name in inventory.namespaces:
                 errors.append(ValidationError(f"{e.label}.endpoints[{j}] ({ep.name}).name", ep.name,
                                               "a network namespace with this name already exists "
@@ -702,7 +709,7 @@ def check(mf: MapFile, inventory: Inventory, live: Sequence[Network], *,
                     errors.append(ValidationError(f"{e.label}.endpoints[{j}] ({ep.name}).{key}", x.value,
                                                   x.problem, x.fix))
                 continue
-            used.update(a for a in (ep.ip, ep.ip6) if a)
+            from_map.update(a for a in (ep.ip, ep.ip6) if a)
 
     if errors:
         uniq: list[ValidationError] = []
@@ -989,7 +996,9 @@ def spec_request(spec: NetworkSpec) -> NetworkRequest:
 def _create_unit(ctl, entry: MapNetwork, want: NetworkSpec, *, old: Network | None = None) -> Unit:
     """Create a network and its endpoints, all or nothing. With `old`, replace that network."""
     req = entry_request(entry)
-    eps = [_ep_request(entry.name, ep, entry.engine) for ep in entry.endpoints or ()]
+    # Static addresses first, so an endpoint without one cannot take an address the map gives another.
+    eps = [_ep_request(entry.name, ep, entry.engine)
+           for ep in sorted(entry.endpoints or (), key=lambda x: not (x.ip or x.ip6))]
     steps: list[Step] = []
     if old is not None:
         try:
@@ -1128,7 +1137,12 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
         assert e is not None
         units.append(_create_unit(ctl, e, d.desired[e.name]))
     redo = [c for c in d.of(BROKEN, endpoints=True) if c.redo]
-    for c in d.of(MISSING, endpoints=True) + redo:
+
+    def dynamic(c: Change) -> bool:
+        e = mf.entry(c.network)
+        ep = next((x for x in (e.endpoints if e else None) or () if x.name == c.endpoint), None)
+        return not (ep and (ep.ip or ep.ip6))
+    for c in sorted(d.of(MISSING, endpoints=True) + redo, key=dynamic):
         if c.network not in live or c.network in drifted_nets and not replace:
             if c.network in drifted_nets and not replace:
                 left.append(f"endpoint {c.endpoint} on {c.network}: missing, but its network drifted")

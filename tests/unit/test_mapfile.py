@@ -554,3 +554,25 @@ def test_half_made_endpoint_is_undone_and_made_again(ctl, tmp_path):
     assert rc == 0, err
     assert ctl.store.endpoint("a10").ipv4 == "172.16.80.10" and ctl.kernel.netns_exists("a10")
     assert run("diff", path)[0] == 0
+
+
+def test_static_addresses_are_placed_before_dynamic_ones(ctl, tmp_path):
+    doc = NETOPS_FIXED.replace('gateway = "172.16.80.1" }]', 'gateway = "172.16.80.1" }]\n'
+                               'endpoints = [{ name = "dyn" }, { name = "st", ip = "172.16.80.2" }]')
+    rc, _, err = run("apply", write(tmp_path, doc))
+    assert rc == 0, err
+    assert ctl.store.endpoint("st").ipv4 == "172.16.80.2" and ctl.store.endpoint("dyn").ipv4 == "172.16.80.3"
+
+
+def test_static_address_held_by_a_live_endpoint_that_stays_is_refused(ctl, tmp_path):
+    doc = NETOPS_FIXED.replace('gateway = "172.16.80.1" }]', 'gateway = "172.16.80.1" }]\n'
+                               'endpoints = [{ name = "b10" }]')
+    assert run("apply", write(tmp_path, doc))[0] == 0  # b10 gets 172.16.80.2
+    doc2 = doc.replace('{ name = "b10" }', '{ name = "b10" }, { name = "c10", ip = "172.16.80.2" }')
+    errs = problems(doc2, ctl)
+    assert errs[0].field == "networks[0] (vlan10).endpoints[1] (c10).ip"
+    # Moving b10 away in the same map frees it.
+    doc3 = doc2.replace('{ name = "b10" }', '{ name = "b10", ip = "172.16.80.9" }')
+    rc, _, err = run("apply", "--replace", write(tmp_path, doc3, "m3.toml"))
+    assert rc == 0, err
+    assert ctl.store.endpoint("c10").ipv4 == "172.16.80.2" and ctl.store.endpoint("b10").ipv4 == "172.16.80.9"
