@@ -13,8 +13,8 @@ Load it from tests/conftest.py with `pytest_plugins = ["ipvlan_tui.lab.pytest_pl
 - IPVLAN_TUI_LAB=off: opt out locally; the tests are reported as SKIPPED with
   a loud reason. Never set it in CI. IPVLAN_TUI_LAB=force: use the lab even
   when the host kernel has the drivers.
-- IPVLAN_TUI_LAB_TIMEOUT (seconds, default 1800) bounds boot + inner run;
-  IPVLAN_TUI_LAB_VERBOSE=1 streams the inner output live.
+- IPVLAN_TUI_LAB_TIMEOUT (seconds, default 3600) bounds boot + inner run;
+  IPVLAN_TUI_LAB_VERBOSE=1 (or -vv, or -s) streams the inner output live.
 """
 
 from __future__ import annotations
@@ -149,7 +149,7 @@ class LabPlugin:
         self.results = {}
         docker = any(it.get_closest_marker("docker") for it in self.lab_items)
         memory = vm.DOCKER_MEMORY_MB if docker else vm.DEFAULT_MEMORY_MB
-        timeout = float(os.environ.get("IPVLAN_TUI_LAB_TIMEOUT", "1800"))
+        timeout = float(os.environ.get("IPVLAN_TUI_LAB_TIMEOUT", "3600"))
         rootdir = str(self.config.rootpath)
         share = Path(tempfile.mkdtemp(prefix="ipvlan-tui-lab-pytest-"))
         reports = share / "reports.jsonl"
@@ -168,7 +168,8 @@ class LabPlugin:
         if verbose > 0:
             argv.append("-" + "v" * min(verbose, 3))
         argv += [it.nodeid for it in self.lab_items]
-        live = os.environ.get("IPVLAN_TUI_LAB_VERBOSE") == "1" or verbose >= 2
+        live = (os.environ.get("IPVLAN_TUI_LAB_VERBOSE") == "1" or verbose >= 2
+                or getattr(self.config.option, "capture", "") == "no")
         tee = _Tee(sys.__stdout__.buffer if live and sys.__stdout__ else None)
         self._write(f"kernel lab: booting the VM once for {len(self.lab_items)} kernel/docker test(s) "
                     f"({memory} MB, timeout {timeout:g} s) ...")
