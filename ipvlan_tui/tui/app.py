@@ -93,6 +93,7 @@ class IpvlanApp(App[int]):
         self.first_screen_s: float | None = None
         self._t0 = time.perf_counter()
         self.loaded = threading.Event()  # set after the first topology is on screen
+        self._allowed: dict[str, bool] = {}
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -181,7 +182,10 @@ class IpvlanApp(App[int]):
         self._render_banners(msg.topology)
         self._render_topbar()
         self._show_detail()
-        self.refresh_bindings()
+        allowed = {a: not self.why_not(a) for a in CHANGE_ACTIONS}
+        if allowed != self._allowed:  # the footer recomposes on this: only when it changes
+            self._allowed = allowed
+            self.refresh_bindings()
         if self.first_screen_s is None:
             self.first_screen_s = time.perf_counter() - self._t0
             self.loaded.set()
@@ -339,7 +343,6 @@ class IpvlanApp(App[int]):
         try:
             if isinstance(event.widget, ResourceTable):
                 self._show_detail()
-            self.refresh_bindings()
         except ScreenStackError:  # focus moves while the app shuts down
             pass
 
