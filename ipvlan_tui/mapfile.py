@@ -64,6 +64,7 @@ from ipvlan_tui.model import (
     Network,
     NetworkRequest,
     NetworkSpec,
+    OWNER_TOOL,
 )
 from ipvlan_tui.plan import Plan, Step
 
@@ -734,16 +735,18 @@ class Change:
     endpoint: str | None = None
     owned: bool = True  # made by ipvlan-tui (extras that are not are never pruned)
     redo: bool = False  # half done: restore undoes or finishes it, then apply makes it again
+    subject: str = "network"  # "network", or "link" for a VLAN link no network uses (diff --all)
 
     def line(self) -> str:
-        what = f"endpoint {self.endpoint} on {self.network}" if self.endpoint else f"network {self.network}"
+        what = f"endpoint {self.endpoint} on {self.network}" if self.endpoint else f"{self.subject} {self.network}"
         text = f"{_MARK[self.kind]} {what}: {self.kind.replace('-', ' ')}"
         if self.details:
             text += " (" + "; ".join(self.details) + ")"
         return text
 
     def as_dict(self) -> dict:
-        return {"kind": self.kind, "network": self.network, "endpoint": self.endpoint,
+        return {"kind": self.kind, "subject": "endpoint" if self.endpoint else self.subject,
+                "network": self.network, "endpoint": self.endpoint,
                 "details": list(self.details), "owned": self.owned}
 
 
@@ -904,6 +907,15 @@ def compute_diff(mf: MapFile, ctl, *, include_all: bool = False, prune: bool = F
         result.changes.append(Change(EXTRA, n.spec.name,
                                      (f"{who}; {_parent_desc(n.spec)}; "
                                       + ", ".join(s.cidr for s in n.spec.subnets),), owned=owned))
+    if include_all:  # VLAN links on the map's trunks that no network (live or mapped) uses
+        trunks = {e.trunk for e in mf.networks if e.trunk} | ({mf.trunk} if mf.trunk else set())
+        used = {n.spec.parent.name for n in live if n.spec.parent} | {e.parent_name for e in mf.networks}
+        for link in inventory.host_links():
+            if link.kind == "vlan" and link.parent_name in trunks and link.name not in used:
+                who = "made by ipvlan-tui" if link.owner == OWNER_TOOL else f"owner {link.owner}"
+                result.changes.append(Change(EXTRA, link.name, (f"VLAN {link.vlan_id} on {link.parent_name}, "
+                                                                f"{who}; no network uses it",),
+                                             owned=False, subject="link"))
     return result
 
 
@@ -1063,9 +1075,10 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
     # 1. extras: pruned only when asked, and only what the tool made
     for c in d.of(EXTRA, endpoints=False):
         if not prune:
-            left.append(f"network {c.network}: extra, not in the map (--prune removes it)")
+            left.append(f"{c.subject} {c.network}: extra, not in the map"
+                        + (" (--prune removes it)" if c.owned else "; made by someone else, never pruned"))
         elif not c.owned:
-            left.append(f"network {c.network}: extra but not made by ipvlan-tui; never pruned")
+            left.append(f"{c.subject} {c.network}: extra but not made by ipvlan-tui; never pruned")
         else:
             steps = list(ctl.plan_network_remove(c.network, force=True)[1].steps)
             units.append(Unit(f"remove network {c.network}", steps,

@@ -576,3 +576,14 @@ def test_static_address_held_by_a_live_endpoint_that_stays_is_refused(ctl, tmp_p
     rc, _, err = run("apply", "--replace", write(tmp_path, doc3, "m3.toml"))
     assert rc == 0, err
     assert ctl.store.endpoint("c10").ipv4 == "172.16.80.2" and ctl.store.endpoint("b10").ipv4 == "172.16.80.9"
+
+
+def test_diff_all_lists_vlan_links_nobody_uses_and_prune_leaves_them(ctl, tmp_path):
+    path = write(tmp_path, NETOPS_FIXED)
+    assert run("apply", path)[0] == 0
+    rc, out, _ = run("diff", path)
+    assert rc == 0 and "foo" not in out
+    rc, out, _ = run("diff", "--all", path)
+    assert rc == 1 and "- link foo: extra (VLAN 40 on eth0, owner other; no network uses it)" in out
+    rc, out, err = run("apply", "--prune", path)
+    assert rc == 0 and ctl.kernel.link_exists("foo")
