@@ -85,7 +85,9 @@ class LinkEventWatcher:
         self._closed = False
         self.errors: list[str] = []
         labels = ([""] if include_host else []) + [n for n in namespaces if n]
-        self._add(labels)
+        # Delivered first by run(): one resync per namespace watched from the
+        # start, which also tells the consumer the watch is live.
+        self._initial = self._add(labels)
 
     # ---- membership ----------------------------------------------------
     def _add(self, labels: list[str]) -> list[LinkEvent]:
@@ -148,16 +150,24 @@ class LinkEventWatcher:
         self._stopped.set()
         self._wake()
 
-    def run(self, callback: Callable[[LinkEvent], None], *, timeout: float | None = None) -> None:
+    def run(self, callback: Callable[[LinkEvent], None], *, timeout: float | None = None,
+            tick: Callable[[], None] | None = None, tick_interval: float = 0.25) -> None:
         """Deliver events to callback until stop() (or timeout seconds of silence).
 
         Blocking: run it in a worker thread. Sockets are closed when it returns.
+        tick() is called about every tick_interval seconds (from this thread):
+        the place to check an outside stop flag or to watch()/unwatch().
         """
+        if tick is not None:
+            timeout = None
+            return self._run_ticking(callback, tick, tick_interval)
         with self._lock:
             if self._closed:
                 raise RuntimeError("this watcher was closed; make a new one")
             self._running = True
         try:
+            for event in self._take_initial():
+                callback(event)
             while not self._stopped.is_set():
                 ready = self._sel.select(timeout)
                 if not ready and timeout is not None:
@@ -175,6 +185,41 @@ class LinkEventWatcher:
             with self._lock:
                 self._running = False
             self.close()
+
+    def _run_ticking(self, callback: Callable[[LinkEvent], None], tick: Callable[[], None],
+                     interval: float) -> None:
+        import time
+
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("this watcher was closed; make a new one")
+            self._running = True
+        try:
+            for event in self._take_initial():
+                callback(event)
+            next_tick = time.monotonic()
+            while not self._stopped.is_set():
+                now = time.monotonic()
+                if now >= next_tick:
+                    tick()
+                    next_tick = now + interval
+                    if self._stopped.is_set():
+                        return
+                for key, _mask in self._sel.select(max(0.0, next_tick - time.monotonic())):
+                    w = key.data
+                    if w is None:
+                        self._drain_wake(callback)
+                        continue
+                    for event in self._read(w):
+                        callback(event)
+        finally:
+            with self._lock:
+                self._running = False
+            self.close()
+
+    def _take_initial(self) -> list[LinkEvent]:
+        out, self._initial = self._initial, []
+        return out
 
     def _drain_wake(self, callback: Callable[[LinkEvent], None]) -> None:
         try:

@@ -25,6 +25,7 @@ import errno
 import ipaddress
 import os
 import threading
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -280,6 +281,26 @@ class KernelEngine:
     def namespace_exists(self, name: str) -> bool:
         return _netns.exists(name)
 
+    # The controller's KernelBackend names (engines/base.py): strict versions.
+    def netns_exists(self, name: str) -> bool:
+        return _netns.exists(name)
+
+    def create_netns(self, name: str) -> None:
+        """Create a named namespace; EngineError (EEXIST) when it already exists."""
+        try:
+            self.create_namespace(name)
+        except FileExistsError as exc:
+            raise EngineError(f"namespace {name} already exists", errno=errno.EEXIST) from exc
+        except EngineError as exc:
+            if exc.errno == errno.EEXIST:
+                raise EngineError(f"namespace {name} already exists", errno=errno.EEXIST) from exc
+            raise
+
+    def delete_netns(self, name: str) -> None:
+        """Delete a named namespace and the links in it; EngineError (ENOENT) when missing."""
+        if not self.delete_namespace(name, missing_ok=True):
+            raise EngineError(f"no namespace named {name}", errno=errno.ENOENT)
+
     # ---- links -------------------------------------------------------
     def create_vlan(self, base: str, vlan_id: int, name: str, netns: str = "") -> int:
         """`ip link add link BASE name NAME type vlan id ID up`; returns the new index."""
@@ -320,6 +341,19 @@ class KernelEngine:
             return True
 
         return self._run(netns, f"deleting link {name}", do)
+
+    def link_index(self, name: str, netns: str = "") -> int | None:
+        """The link's index, or None when there is no such link (or namespace)."""
+        if netns and not _netns.exists(netns):
+            return None
+
+        def do(ipr: IPRoute) -> int | None:
+            try:
+                return self._index(ipr, name, netns)
+            except EngineError:
+                return None
+
+        return self._run(netns, f"looking up link {name}", do)
 
     def link_exists(self, name: str, netns: str = "") -> bool:
         if netns and not _netns.exists(netns):
@@ -502,9 +536,93 @@ class KernelEngine:
         self._drivers = result
         return dict(result)
 
+    def watch(self, callback: Callable[[dict], None], stop: Callable[[], bool]) -> None:
+        """Block (in a worker thread) calling callback(event) per kernel change until stop().
+
+        Watches the host and every named namespace, following namespaces as
+        they come and go (checked every 0.25 s). Events are dicts:
+        {"kind": link_added|link_removed|link_changed|addr_changed|resync,
+         "name": str, "netns": str, "ifindex": int}; a namespace that vanished
+        gives {"kind": "link_removed", "name": "*", "netns": NAME} (as FakeKernel).
+        """
+        from ipvlan_tui.engines.events import LinkEventWatcher
+
+        watcher = LinkEventWatcher(_netns.list_netns())
+
+        def emit(ev: Any) -> None:
+            callback({"kind": ev.kind, "name": ev.name, "netns": ev.netns, "ifindex": ev.ifindex})
+
+        def tick() -> None:
+            if stop():
+                watcher.stop()
+                return
+            current = set(_netns.list_netns())
+            watched = set(watcher.namespaces) - {""}
+            for name in sorted(current - watched):
+                watcher.watch(name)
+            for name in sorted(watched - current):
+                watcher.unwatch(name)  # our socket would keep a deleted namespace alive
+                callback({"kind": "link_removed", "name": "*", "netns": name, "ifindex": 0})
+
+        watcher.run(emit, tick=tick)
+
     def inventory(self, namespaces: Iterable[str] | None = None, **kwargs: Any) -> Inventory:
         """The lean bulk read (inventory.read_inventory): host + named namespaces."""
         return _inventory.read_inventory(namespaces, **kwargs)
+
+    # ---- the controller's backend contract (engines/base.py) -----------
+    def netns_exists(self, name: str) -> bool:
+        return self.namespace_exists(name)
+
+    def create_netns(self, name: str) -> None:
+        self.create_namespace(name)
+
+    def delete_netns(self, name: str) -> None:
+        self.delete_namespace(name, missing_ok=False)
+
+    def link_index(self, name: str, netns: str = "") -> int | None:
+        """The link's index, or None when it does not exist (one RTM_GETLINK)."""
+        if netns and not _netns.exists(netns):
+            return None
+
+        def do(ipr: IPRoute) -> int | None:
+            try:
+                return self._index(ipr, name, netns)
+            except EngineError:
+                return None
+
+        return self._run(netns, f"looking up link {name}", do)
+
+    def watch(self, callback: Callable[[dict], None], stop: Callable[[], bool]) -> None:
+        """Kernel link/address events of the host and every named namespace, until stop().
+
+        Blocking: for a worker thread. Each event is a small dict (kind, name,
+        netns, ifindex); `resync` means re-read everything. New namespaces
+        are picked up as they appear in /run/netns.
+        """
+        from ipvlan_tui.engines.events import LinkEventWatcher
+
+        watcher = LinkEventWatcher(_netns.list_netns())
+        known = set(_netns.list_netns())
+
+        def deliver(ev) -> None:
+            callback({"kind": ev.kind, "name": ev.name, "netns": ev.netns, "ifindex": ev.ifindex})
+
+        def poll() -> None:
+            nonlocal known
+            while not stop():
+                time.sleep(0.25)
+                now = set(_netns.list_netns())
+                for name in now - known:
+                    watcher.watch(name)
+                for name in known - now:
+                    watcher.unwatch(name)
+                    callback({"kind": "link_removed", "name": "*", "netns": name, "ifindex": 0})
+                known = now
+            watcher.stop()
+
+        threading.Thread(target=poll, name="ipvlan-tui-netns-poll", daemon=True).start()
+        watcher.run(deliver)
 
 
 # --------------------------------------------------------------------------
@@ -523,6 +641,7 @@ RTA_GATEWAY = 5
 RTA_OIF = 4
 RTPROT_BOOT = 3
 RTN_UNICAST = 1
+
 
 
 def _ack(sock: Any, msg_type: int, flags: int, body: bytes) -> None:
