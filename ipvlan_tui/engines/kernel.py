@@ -325,7 +325,31 @@ class KernelEngine:
         return self._run(netns, f"creating dummy link {name}", do, kind="dummy")
 
     def delete_link(self, name: str, netns: str = "", *, missing_ok: bool = False) -> bool:
-        """`ip link del NAME`; False when it was already gone and missing_ok."""
+        """`ip link del NAME`; False when it was already gone and missing_ok.
+
+        Inside a named namespace this uses a short-lived socket, so deleting an
+        endpoint's link does not leave a cached socket pinning its namespace.
+        """
+        what = f"deleting link {name}" + (f" in namespace {netns}" if netns else "")
+        if netns:
+            self._check_thread()
+
+            def lean(sock: Any) -> bool:
+                _ack(sock, _inventory.RTM_DELLINK, 0, _inventory._IFINFOMSG.pack(0, 0, _lean_index(sock, name), 0, 0))
+                return True
+
+            try:
+                return _in_ns_socket(netns, lean)
+            except FileNotFoundError:
+                if missing_ok:
+                    return False
+                raise EngineError(f"namespace {netns} does not exist", errno=errno.ENOENT) from None
+            except OSError as exc:
+                if missing_ok and exc.errno == errno.ENODEV:
+                    return False
+                if exc.errno == errno.ENODEV:
+                    raise EngineError(f"link {name} does not exist in namespace {netns}", errno=errno.ENODEV) from exc
+                raise translate(exc, what, netns=netns) from exc
 
         def do(ipr: IPRoute) -> bool:
             try:
@@ -340,33 +364,26 @@ class KernelEngine:
                 raise
             return True
 
-        return self._run(netns, f"deleting link {name}", do)
+        return self._run(netns, what, do)
 
     def link_index(self, name: str, netns: str = "") -> int | None:
-        """The link's index, or None when there is no such link (or namespace)."""
-        if netns and not _netns.exists(netns):
-            return None
+        """The link's index, or None when there is no such link (or namespace).
 
-        def do(ipr: IPRoute) -> int | None:
-            try:
-                return self._index(ipr, name, netns)
-            except EngineError:
+        One RTM_GETLINK by name on a short-lived socket (no cached socket, so
+        asking about an endpoint's namespace does not keep it alive).
+        """
+        self._check_thread()
+        try:
+            return _in_ns_socket(netns, lambda sock: _lean_index(sock, name))
+        except ValueError as exc:
+            raise EngineError(str(exc)) from exc
+        except OSError as exc:
+            if exc.errno in (errno.ENODEV, errno.ENOENT):
                 return None
-
-        return self._run(netns, f"looking up link {name}", do)
+            raise translate(exc, f"looking up link {name}", netns=netns) from exc
 
     def link_exists(self, name: str, netns: str = "") -> bool:
-        if netns and not _netns.exists(netns):
-            return False
-
-        def do(ipr: IPRoute) -> bool:
-            try:
-                self._index(ipr, name, netns)
-            except EngineError:
-                return False
-            return True
-
-        return self._run(netns, f"looking up link {name}", do)
+        return self.link_index(name, netns) is not None
 
     def set_up(self, name: str, netns: str = "") -> None:
         def do(ipr: IPRoute) -> None:
