@@ -38,7 +38,7 @@ from ipvlan_tui.lab.errors import LabError
 
 REPORT_ENV = "IPVLAN_TUI_LAB_REPORT"
 MARKERS = ("kernel", "docker")
-TAIL_LINES = 60
+TAIL_LINES = 40
 OFF_REASON = ("KERNEL LAB DISABLED (IPVLAN_TUI_LAB=off): this test needs ipvlan/8021q/dummy "
               "(or dockerd) and the host kernel lacks them; it did NOT run. Unset IPVLAN_TUI_LAB "
               "to run it in the lab VM (CI must never set it).")
