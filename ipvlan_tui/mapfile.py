@@ -946,16 +946,22 @@ class ApplyResult:
     nothing_to_do: bool = False
 
 
-def _display_create_steps(ctl, req: NetworkRequest, want: NetworkSpec) -> list[Step]:
-    """The controller's own plan when it can make it now, else the same steps from the map's spec."""
-    try:
-        return list(ctl.plan_network_create(req)[1].steps)
-    except (ValidationError, EngineError):
-        pass
+def _display_create_steps(ctl, req: NetworkRequest, want: NetworkSpec,
+                          freed: frozenset[str] = frozenset()) -> list[Step]:
+    """The controller's own plan when it can make it now, else the same steps from the map's spec.
+
+    `freed`: links that earlier units of the same apply delete (a parent the
+    map keeps is then made again)."""
+    p = want.parent
+    if p is None or p.name not in freed:
+        try:
+            return list(ctl.plan_network_create(req)[1].steps)
+        except (ValidationError, EngineError):
+            pass
     steps = [Step(f"record network {want.name} ({want.mode} {want.flag})",
                   f"# store: network {want.name} " + " ".join(s.cidr for s in want.subnets), do=_nothing)]
-    p = want.parent
-    if p is not None and p.create and p.kind != PARENT_DUMMY:
+    remade = p is not None and p.name in freed and p.base and p.vlan_id
+    if p is not None and (p.create or remade) and p.kind != PARENT_DUMMY:
         steps.append(Step(f"create 802.1q sub-interface {p.name} (VLAN {p.vlan_id} on {p.base})",
                           f"ip link add link {p.base} name {p.name} type vlan id {p.vlan_id}"
                           f" && ip link set {p.name} up", do=_nothing))
@@ -1005,7 +1011,8 @@ def spec_request(spec: NetworkSpec) -> NetworkRequest:
         options=tuple(opts), internal=spec.internal, ipv6=spec.ipv6, engine=spec.engine, host=spec.host)
 
 
-def _create_unit(ctl, entry: MapNetwork, want: NetworkSpec, *, old: Network | None = None) -> Unit:
+def _create_unit(ctl, entry: MapNetwork, want: NetworkSpec, *, old: Network | None = None,
+                 freed: set[str] | None = None) -> Unit:
     """Create a network and its endpoints, all or nothing. With `old`, replace that network."""
     req = entry_request(entry)
     # Static addresses first, so an endpoint without one cannot take an address the map gives another.
@@ -1017,7 +1024,9 @@ def _create_unit(ctl, entry: MapNetwork, want: NetworkSpec, *, old: Network | No
             steps += ctl.plan_network_remove(old.spec.name, force=True)[1].steps
         except ValidationError:
             pass
-    steps += _display_create_steps(ctl, req, want)
+    if old is not None and freed is not None:
+        freed.update(old.created_links)
+    steps += _display_create_steps(ctl, req, want, frozenset(freed or ()))
     for r in eps:
         steps += _ep_steps(ctl, r, network_exists=False)
 
@@ -1071,6 +1080,7 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
     units: list[Unit] = []
     left: list[str] = []
     live = {n.spec.name: n for n in ctl.networks()}
+    freed: set[str] = set()  # links deleted by earlier units (shown as made again when a map entry needs them)
 
     # 1. extras: pruned only when asked, and only what the tool made
     for c in d.of(EXTRA, endpoints=False):
@@ -1081,6 +1091,8 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
             left.append(f"{c.subject} {c.network}: extra but not made by ipvlan-tui; never pruned")
         else:
             steps = list(ctl.plan_network_remove(c.network, force=True)[1].steps)
+            if c.network in live:
+                freed.update(live[c.network].created_links)
             units.append(Unit(f"remove network {c.network}", steps,
                               (lambda n=c.network: (ctl.remove_network(n, force=True),
                                                     f"removed network {n}")[1])))
@@ -1117,7 +1129,7 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
             continue
         e = mf.entry(c.network)
         assert e is not None
-        units.append(_create_unit(ctl, e, d.desired[e.name], old=live.get(e.name)))
+        units.append(_create_unit(ctl, e, d.desired[e.name], old=live.get(e.name), freed=freed))
     half_nets = {e.name for e in mf.networks if f"network {e.name}" in d.half_made}
     for c in d.of(DRIFT, endpoints=True):
         if c.network in drifted_nets:
@@ -1144,11 +1156,11 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
         if name in drifted_nets:
             left.append(f"network {name}: half made and drifted; restore undoes it, the next apply creates it")
             continue
-        units.append(_create_unit(ctl, e, d.desired[name]))
+        units.append(_create_unit(ctl, e, d.desired[name], freed=freed))
     for c in d.of(MISSING, endpoints=False):
         e = mf.entry(c.network)
         assert e is not None
-        units.append(_create_unit(ctl, e, d.desired[e.name]))
+        units.append(_create_unit(ctl, e, d.desired[e.name], freed=freed))
     redo = [c for c in d.of(BROKEN, endpoints=True) if c.redo]
 
     def dynamic(c: Change) -> bool:

@@ -587,3 +587,23 @@ def test_diff_all_lists_vlan_links_nobody_uses_and_prune_leaves_them(ctl, tmp_pa
     assert rc == 1 and "- link foo: extra (VLAN 40 on eth0, owner other; no network uses it)" in out
     rc, out, err = run("apply", "--prune", path)
     assert rc == 0 and ctl.kernel.link_exists("foo")
+
+
+def test_replace_plan_shows_the_vlan_made_again(ctl, tmp_path):
+    assert run("apply", write(tmp_path, NETOPS_FIXED))[0] == 0
+    drifted = write(tmp_path, NETOPS_FIXED.replace('vlan = 20', 'vlan = 20\nmode = "l3"'), "d.toml")
+    rc, out, _ = run("apply", "--dry-run", "--replace", drifted)
+    assert rc == 0
+    assert out.index("$ ip link del eth0.20") < out.index("$ ip link add link eth0 name eth0.20 type vlan id 20")
+
+
+def test_prune_frees_a_parent_the_map_needs(ctl, tmp_path):
+    ctl.create_network(NetworkRequest("old", subnets=("10.99.0.0/24",), options=("parent=eth0.20",)))
+    path = write(tmp_path, NETOPS_FIXED)
+    rc, _, err = run("apply", path)
+    assert rc == 2 and "already the parent of ipvlan network old" in err
+    rc, out, err = run("apply", "--prune", path)
+    assert rc == 0, err
+    assert out.index("$ ip link del eth0.20") < out.index("$ ip link add link eth0 name eth0.20 type vlan id 20")
+    assert ctl.store.network("old") is None and ctl.kernel.link_exists("eth0.20")
+    assert run("diff", path)[0] == 0
