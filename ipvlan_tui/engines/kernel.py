@@ -25,7 +25,6 @@ import errno
 import ipaddress
 import os
 import threading
-import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
@@ -586,60 +585,6 @@ class KernelEngine:
     def inventory(self, namespaces: Iterable[str] | None = None, **kwargs: Any) -> Inventory:
         """The lean bulk read (inventory.read_inventory): host + named namespaces."""
         return _inventory.read_inventory(namespaces, **kwargs)
-
-    # ---- the controller's backend contract (engines/base.py) -----------
-    def netns_exists(self, name: str) -> bool:
-        return self.namespace_exists(name)
-
-    def create_netns(self, name: str) -> None:
-        self.create_namespace(name)
-
-    def delete_netns(self, name: str) -> None:
-        self.delete_namespace(name, missing_ok=False)
-
-    def link_index(self, name: str, netns: str = "") -> int | None:
-        """The link's index, or None when it does not exist (one RTM_GETLINK)."""
-        if netns and not _netns.exists(netns):
-            return None
-
-        def do(ipr: IPRoute) -> int | None:
-            try:
-                return self._index(ipr, name, netns)
-            except EngineError:
-                return None
-
-        return self._run(netns, f"looking up link {name}", do)
-
-    def watch(self, callback: Callable[[dict], None], stop: Callable[[], bool]) -> None:
-        """Kernel link/address events of the host and every named namespace, until stop().
-
-        Blocking: for a worker thread. Each event is a small dict (kind, name,
-        netns, ifindex); `resync` means re-read everything. New namespaces
-        are picked up as they appear in /run/netns.
-        """
-        from ipvlan_tui.engines.events import LinkEventWatcher
-
-        watcher = LinkEventWatcher(_netns.list_netns())
-        known = set(_netns.list_netns())
-
-        def deliver(ev) -> None:
-            callback({"kind": ev.kind, "name": ev.name, "netns": ev.netns, "ifindex": ev.ifindex})
-
-        def poll() -> None:
-            nonlocal known
-            while not stop():
-                time.sleep(0.25)
-                now = set(_netns.list_netns())
-                for name in now - known:
-                    watcher.watch(name)
-                for name in known - now:
-                    watcher.unwatch(name)
-                    callback({"kind": "link_removed", "name": "*", "netns": name, "ifindex": 0})
-                known = now
-            watcher.stop()
-
-        threading.Thread(target=poll, name="ipvlan-tui-netns-poll", daemon=True).start()
-        watcher.run(deliver)
 
 
 # --------------------------------------------------------------------------

@@ -197,9 +197,10 @@ def test_cached_socket_released_when_namespace_deleted_elsewhere(engine):
     name = f"ivt-t-{_tag()}"
     with namespaces(name):
         ip("link", "add", "v0", "type", "veth", "peer", "name", "v1", ns=name)
-        assert engine.link_exists("v0", netns=name)
-    # Removed behind the engine's back: the next call drops the cached thread.
-    assert engine.link_exists("lo")
+        engine.set_up("v0", netns=name)  # a cached pyroute2 socket inside the namespace
+        assert name in engine._slots
+    # Removed behind the engine's back: the next pyroute2 call drops the cached thread.
+    engine.set_up("lo")
     assert name not in engine._slots
     with namespaces(name):  # same name, new namespace: no stale socket used
         assert not engine.link_exists("v0", netns=name)
