@@ -60,6 +60,7 @@ FLAGS_API = (1, 42)
 
 EVENT_ACTIONS = ("create", "destroy", "connect", "disconnect", "start", "die")
 
+_CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # Docker's rule: 2 characters at least
 _VLAN_NAME = re.compile(r"(.+)\.([0-9]{1,4})")
 _PARENT_IN_USE = re.compile(r"network (di-[0-9a-f]{12}) is already using parent interface (\S+)")
 
@@ -569,6 +570,10 @@ class DockerEngine:
 
     def plan_run(self, req: EndpointRequest) -> tuple[Endpoint, Plan]:
         """`docker run -itd --net NET --ip A --ip6 B --name NAME IMAGE CMD` as a plan."""
+        if isinstance(req.name, str) and not _CONTAINER_NAME.fullmatch(req.name):
+            raise ValidationError("--name", req.name, "is not a valid Docker container name "
+                                  "(Docker wants at least 2 characters: [a-zA-Z0-9][a-zA-Z0-9_.-]+)",
+                                  f"use a longer name, e.g. --name={req.name}1")
         spec = self._spec(req.network)
         used = self._used(spec)
         specmod.validate_endpoint(req, spec, used, self._container_names())

@@ -330,3 +330,12 @@ def test_connect_and_disconnect_parsers():
         "db_net", "c1", "192.168.1.9", "2001:db8::9", dockercli.cmd_connect)
     d = parser.parse_args(["disconnect", "-f", "db_net", "c1"])
     assert d.force and d.dockercli_handler is dockercli.cmd_disconnect
+
+
+def test_one_character_container_names_are_refused_before_docker():
+    from ipvlan_tui.model import EndpointRequest
+
+    eng = dk.DockerEngine("unix:///nonexistent/docker.sock")
+    with pytest.raises(ValidationError) as info:
+        eng.plan_run(EndpointRequest(name="a", network="n", engine="docker"))
+    assert info.value.field == "--name" and "2 characters" in info.value.problem
