@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import stat
+import tempfile
 from pathlib import Path
 
 from ipvlan_tui.lab.provision import Manifest, find_static_busybox
@@ -191,12 +192,18 @@ def ensure(man: Manifest) -> Path:
     for m in man.modules:
         h.update(f"{m}:{m in man.core}".encode())
     kdir = Path(man.module_dir).parent
-    path = kdir / f"initramfs-{h.hexdigest()[:16]}.cpio"
+    name = f"initramfs-{h.hexdigest()[:16]}.cpio"
+    path = kdir / name
     if path.exists():
         return path
-    for old in kdir.glob("initramfs-*.cpio"):
-        if old.name != path.name:  # archives of older init scripts
-            old.unlink(missing_ok=True)
+    if not os.access(kdir, os.W_OK):  # a cache set up by another user: build beside it
+        path = Path(tempfile.gettempdir()) / f"ipvlan-tui-{os.getuid()}-{name}"
+        if path.exists():
+            return path
+    else:
+        for old in kdir.glob("initramfs-*.cpio"):
+            if old.name != name:  # archives of older init scripts
+                old.unlink(missing_ok=True)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     tmp.write_bytes(build(man, busybox))
     tmp.replace(path)

@@ -66,12 +66,50 @@ def _log_stderr(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def _sudo_user() -> tuple[str, int, int] | None:
+    """(home, uid, gid) of the user behind `sudo`, when we run as root under sudo."""
+    name = os.environ.get("SUDO_USER")
+    if os.geteuid() != 0 or not name or name == "root":
+        return None
+    try:
+        import pwd
+        pw = pwd.getpwnam(name)
+    except (KeyError, ImportError):
+        return None
+    return pw.pw_dir, pw.pw_uid, pw.pw_gid
+
+
 def cache_dir() -> Path:
+    """IPVLAN_TUI_LAB_CACHE, else ~/.cache/ipvlan-tui/lab (under sudo: the invoking
+    user's home, so `sudo ... lab setup` prepares the cache that user's tests use)."""
     env = os.environ.get("IPVLAN_TUI_LAB_CACHE")
     if env:
         return Path(env).expanduser().absolute()
+    sudo = _sudo_user()
+    if sudo:
+        return Path(sudo[0]) / ".cache" / "ipvlan-tui" / "lab"
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "ipvlan-tui" / "lab"
+
+
+def _give_back(cache: Path) -> None:
+    """Under sudo: hand the cache (and its parents we made) to the invoking user."""
+    sudo = _sudo_user()
+    if not sudo:
+        return
+    _, uid, gid = sudo
+    for parent in (cache.parent.parent, cache.parent):
+        try:
+            if parent.stat().st_uid == 0 and str(parent).startswith(sudo[0]):
+                os.chown(parent, uid, gid)
+        except OSError:
+            pass
+    for root, dirs, files in os.walk(cache):
+        for name in [root, *(os.path.join(root, n) for n in dirs + files)]:
+            try:
+                os.chown(name, uid, gid)
+            except OSError:
+                pass
 
 
 def norm(name: str) -> str:
@@ -576,4 +614,8 @@ def setup(log: Log = _log_stderr, *, cache: Path | None = None) -> bool:
     for old in (cache / "kernel").glob("*"):
         if old.is_dir() and old.name != man.kernel_version:
             shutil.rmtree(old, ignore_errors=True)
+    if did:
+        from ipvlan_tui.lab import initramfs  # late: initramfs imports this module
+        initramfs.ensure(man)
+        _give_back(cache)
     return did
