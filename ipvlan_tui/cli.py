@@ -11,6 +11,7 @@ import os
 import sys
 from typing import Sequence
 
+from ipvlan_tui import dockercli, mapcli
 from ipvlan_tui.errors import EngineError, IpvlanTuiError, PlanFailed, ValidationError
 from ipvlan_tui.model import ENGINE_DOCKER, ENGINE_NETNS, EndpointRequest, NetworkRequest
 
@@ -44,7 +45,7 @@ def _common(p: argparse.ArgumentParser, sub: bool) -> None:
 def build_parser() -> argparse.ArgumentParser:
     top = _Parser(prog="ipvlan-tui", allow_abbrev=False,
                   description="ipvlan networks, 802.1q VLANs and endpoints, with Docker's flag names. "
-                              "No command starts the console.")
+                              "With no command, the console starts.")
     _common(top, sub=False)
     cmds = top.add_subparsers(dest="cmd", parser_class=_Parser)
 
@@ -75,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     _common(ins, sub=True)
     ins.add_argument("--json", action="store_true")
     ins.add_argument("names", nargs="+")
+    sub_common = lambda p: _common(p, sub=True)  # noqa: E731
+    dockercli.add_connect_parser(netcmds, common=sub_common)
+    dockercli.add_disconnect_parser(netcmds, common=sub_common)
 
     run = cmds.add_parser("run", help="attach a new endpoint (namespace with an ipvlan eth0)",
                           allow_abbrev=False)
@@ -116,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
                          allow_abbrev=False)
     _common(rs, sub=True)
     rs.add_argument("--dry-run", action="store_true")
+
+    dockercli.add_routes_parser(cmds, common=sub_common)
+    mapcli.add_parsers(cmds)
 
     cmds.add_parser("lab", help="the kernel lab VM: setup, exec, shell", add_help=False)
     cmds.add_parser("ping", help="ICMP from inside an endpoint, with the predicted verdict",
@@ -169,7 +176,8 @@ def _print_plan(result, out) -> None:
 # ----------------------------------------------------------------------------- commands
 def _ctl(args):
     from ipvlan_tui.controller import open_controller
-    return open_controller(args.state_dir, demo=args.demo)
+    return open_controller(args.state_dir, demo=args.demo, engine=args.engine,
+                           hosts=args.host or ())
 
 
 def cmd_network(args, out, err) -> int:
@@ -177,6 +185,8 @@ def cmd_network(args, out, err) -> int:
         print("usage: ipvlan-tui network {create,rm,ls,inspect} ...", file=err)
         return EXIT_BAD
     ctl = _ctl(args)
+    if args.netcmd in ("connect", "disconnect"):
+        return args.dockercli_handler(ctl, args, out, err)
     if args.netcmd == "create":
         req = NetworkRequest(
             name=args.name, driver=args.driver, subnets=tuple(args.subnet),
@@ -339,8 +349,13 @@ def cmd_restore(args, out, err) -> int:
     return EXIT_FAIL if rep.missing_in_kernel else EXIT_OK
 
 
+def cmd_routes(args, out, err) -> int:
+    return dockercli.cmd_routes(_ctl(args), args, out, err)
+
+
 HANDLERS = {"network": cmd_network, "run": cmd_run, "exec": cmd_exec, "rm": cmd_rm,
-            "ps": cmd_ps, "links": cmd_links, "restore": cmd_restore}
+            "ps": cmd_ps, "links": cmd_links, "restore": cmd_restore, "routes": cmd_routes,
+            **mapcli.HANDLERS}
 
 
 def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:

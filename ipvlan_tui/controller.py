@@ -670,8 +670,12 @@ def network_id_for(name: str) -> str:
 
 
 def open_controller(state_dir: str | None = None, *, demo: bool = False,
-                    engine_hint: str | None = None) -> Controller:
-    """Build a Controller for this machine (or a demo one with an in-memory kernel)."""
+                    engine: str | None = None, hosts: Sequence[str] = ()) -> Controller:
+    """Build a Controller for this machine (or a demo one with an in-memory kernel).
+
+    Docker joins when asked for (--engine docker, --host) or when a daemon
+    socket is there; an unreachable daemon is reported, never fatal.
+    """
     root = _is_root()
     if demo:
         from ipvlan_tui.engines.fake import FakeKernel
@@ -680,4 +684,9 @@ def open_controller(state_dir: str | None = None, *, demo: bool = False,
         return Controller(FakeKernel.demo(), Store(tmp), hosts_root=tmp / "netns-etc", root=True)
     from ipvlan_tui.engines.kernel import KernelEngine
     store = Store(state_dir, read_only=not root)
-    return Controller(KernelEngine(), store, root=root)
+    docker = None
+    if hosts or engine == ENGINE_DOCKER or os.environ.get("DOCKER_HOST") \
+            or os.path.exists("/var/run/docker.sock"):
+        from ipvlan_tui.engines.docker import DockerEngine
+        docker = DockerEngine(hosts[0] if hosts else None, host_label=hosts[0] if hosts else "")
+    return Controller(KernelEngine(), store, root=root, docker=docker)

@@ -24,7 +24,7 @@ def cli(tmp_path, monkeypatch):
     kernel = FakeKernel.demo()
     state = tmp_path / "state"
 
-    def fake_open(state_dir=None, demo=False, engine_hint=None):
+    def fake_open(state_dir=None, **_options):
         return Controller(kernel, Store(state), hosts_root=tmp_path / "etc", root=True)
 
     monkeypatch.setattr("ipvlan_tui.controller.open_controller", fake_open)
