@@ -158,6 +158,8 @@ def qemu_argv(qemu: str, man: provision.Manifest, initrd: Path, share: Path, *, 
             "-kernel", man.boot_image(), "-initrd", str(initrd),
             "-append", KERNEL_CMDLINE + (" lab.debug" if os.environ.get("IPVLAN_TUI_LAB_DEBUG") == "1" else ""),
             "-nic", "none",
+            # SeaBIOS: no banner / screen clear on the serial console
+            "-fw_cfg", "name=etc/sercon-port,string=0",
             "-fsdev", "local,id=hostroot,path=/,security_model=passthrough,readonly=on,multidevs=remap",
             "-device", f"virtio-9p-pci,fsdev=hostroot,mount_tag={initramfs.HOSTROOT_TAG}",
             "-fsdev", f"local,id=share,path={share},security_model=none,multidevs=remap",
@@ -177,7 +179,7 @@ def qemu_argv(qemu: str, man: provision.Manifest, initrd: Path, share: Path, *, 
     if wire is not None:
         server = "on" if wire.server else "off"
         argv += ["-netdev", f"stream,id=n0,server={server},addr.type=unix,addr.path={wire.socket_path}",
-                 "-device", f"virtio-net-pci,netdev=n0,mac={wire.mac}"]
+                 "-device", f"virtio-net-pci,netdev=n0,mac={wire.mac},romfile="]  # no iPXE ROM
     return argv
 
 
