@@ -25,6 +25,7 @@ from ipvlan_tui.engines.fake import FakeKernel  # noqa: E402
 from ipvlan_tui.store import Store  # noqa: E402
 from ipvlan_tui.tui import actions  # noqa: E402
 from ipvlan_tui.tui.app import IpvlanApp  # noqa: E402
+from textual.widgets import Footer  # noqa: E402
 
 SIZE = (160, 48)
 
@@ -51,7 +52,14 @@ async def shoot(out: Path) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     made: list[Path] = []
 
-    def save(app, name: str) -> None:
+    async def save(app, name: str) -> None:
+        # The footer recomposes when the bindings change; wait until it shows them.
+        footer = app.screen_stack[0].query_one(Footer)
+        end = time.monotonic() + 3
+        while not (len(footer.children) > 3 and all(c.region.width for c in footer.children)) \
+                and time.monotonic() < end:
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)
         path = out / f"{name}.svg"
         path.write_text(app.export_screenshot(title=f"ipvlan-tui: {name.replace('-', ' ')}"))
         made.append(path)
@@ -59,12 +67,13 @@ async def shoot(out: Path) -> list[Path]:
     app = IpvlanApp(demo_controller(), demo=True, watch=False)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.topology is not None)
+        await pilot.pause(0.5)
         await pilot.press("3")
         await pilot.pause(0.2)
-        save(app, "main")
+        await save(app, "main")
         await pilot.press("t")
         await pilot.pause(0.3)
-        save(app, "topology")
+        await save(app, "topology")
 
         # The wizard, step by step, with a validation error on the way.
         await pilot.press("n")
@@ -74,35 +83,35 @@ async def shoot(out: Path) -> list[Path]:
             await pilot.press(ch)
         await pilot.click("#mode-l3")
         await pilot.pause(0.4)
-        save(app, "wizard-1-basics")
+        await save(app, "wizard-1-basics")
         await pilot.press("pagedown")
         await pilot.pause(0.1)
         for ch in "eth9.30":
             await pilot.press(ch)
         await pilot.pause(0.5)
-        save(app, "wizard-2-parent-error")
+        await save(app, "wizard-2-parent-error")
         wiz.query_one("#parent").value = "eth1.30"
         await pilot.pause(0.5)
-        save(app, "wizard-2-parent")
+        await save(app, "wizard-2-parent")
         await pilot.press("pagedown")
         await pilot.pause(0.1)
         wiz.query_one("#subnet4").value = "10.20.0.0/24"
         wiz.query_one("#gateway4").value = "10.30.0.1"
         await pilot.pause(0.5)
-        save(app, "wizard-3-addressing-error")
+        await save(app, "wizard-3-addressing-error")
         wiz.query_one("#subnet4").value = "10.30.0.0/24"
         wiz.query_one("#gateway4").value = ""
         wiz.query_one("#range4").value = "10.30.0.128/25"
         await pilot.pause(0.5)
-        save(app, "wizard-3-addressing")
+        await save(app, "wizard-3-addressing")
         await pilot.press("pagedown")
         await pilot.pause(0.5)
-        save(app, "wizard-4-review")
+        await save(app, "wizard-4-review")
         await pilot.click("#create")
         await until(pilot, lambda: wiz._done or "failed" in str(
             wiz.query_one("#review-result").render()))
         await pilot.pause(0.2)
-        save(app, "wizard-5-created")
+        await save(app, "wizard-5-created")
         await pilot.press("escape")
         await pilot.pause(0.3)
 
@@ -111,7 +120,7 @@ async def shoot(out: Path) -> list[Path]:
         await pilot.press("home")
         await pilot.press("d")
         await pilot.pause(0.4)
-        save(app, "delete-confirm")
+        await save(app, "delete-confirm")
         await pilot.press("n")
         await pilot.pause(0.2)
 
@@ -126,22 +135,22 @@ async def shoot(out: Path) -> list[Path]:
         pane.query_one("#ping-interval").value = "0.02"
         pane.start_ping()
         await pilot.pause(1.0)
-        save(app, "ping")
+        await save(app, "ping")
         pane.start_matrix()
         await pilot.pause(0.8)
-        save(app, "ping-matrix")
+        await save(app, "ping-matrix")
         await pilot.press("8")
         await pilot.pause(0.3)
-        save(app, "log")
+        await save(app, "log")
         await pilot.press("question_mark")
         await pilot.pause(0.2)
-        save(app, "help")
+        await save(app, "help")
 
     ro = IpvlanApp(demo_controller(root=False), demo=True, watch=False)
     async with ro.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ro.topology is not None)
-        await pilot.pause(0.2)
-        save(ro, "read-only")
+        await pilot.pause(0.5)
+        await save(ro, "read-only")
     return made
 
 

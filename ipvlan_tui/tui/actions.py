@@ -28,7 +28,9 @@ def watch_events(ctl, callback: Callable[[dict], None], stop: Callable[[], bool]
     if watch is None:
         raise NotImplementedError("this kernel backend has no event stream")
     docker = getattr(ctl, "docker", None)
-    docker_watch = getattr(docker, "watch", None) if docker is not None else None
+    docker_watch = None
+    if docker is not None:  # DockerEngine.events(callback, stop): network/container events
+        docker_watch = getattr(docker, "events", None) or getattr(docker, "watch", None)
     if docker_watch is not None:
         t = threading.Thread(target=_quiet, args=(docker_watch, callback, stop),
                              name="docker-events", daemon=True)

@@ -90,10 +90,12 @@ class IpvlanApp(App[int]):
         self._stop_watch = threading.Event()
         self._live = "starting"
         self._fallback_timer = None
-        self.first_screen_s: float | None = None
+        self.first_screen_s: float | None = None  # wall clock, construction -> first topology shown
+        self.first_screen_cpu_s: float | None = None  # CPU time of this process for the same span
         self._t0 = time.perf_counter()
+        self._cpu0 = time.process_time()
         self.loaded = threading.Event()  # set after the first topology is on screen
-        self._allowed: dict[str, bool] = {}
+        self._allowed: dict[str, bool] = {a: False for a in CHANGE_ACTIONS}  # "still reading"
 
     # ---------------------------------------------------------------- layout
     def compose(self) -> ComposeResult:
@@ -188,6 +190,7 @@ class IpvlanApp(App[int]):
             self.refresh_bindings()
         if self.first_screen_s is None:
             self.first_screen_s = time.perf_counter() - self._t0
+            self.first_screen_cpu_s = time.process_time() - self._cpu0
             self.loaded.set()
         self._render_status()
         if self._refresh_pending:

@@ -47,7 +47,7 @@ def app_for(ctl, **kwargs) -> IpvlanApp:
     return IpvlanApp(ctl, **kwargs)
 
 
-async def until(pilot, cond, timeout: float = 5.0, what: str = "condition") -> None:
+async def until(pilot, cond, timeout: float = 20.0, what: str = "condition") -> None:
     end = time.monotonic() + timeout
     while not cond():
         if time.monotonic() > end:
@@ -57,7 +57,7 @@ async def until(pilot, cond, timeout: float = 5.0, what: str = "condition") -> N
 
 async def loaded(pilot) -> None:
     await until(pilot, lambda: pilot.app.topology is not None, what="the first topology")
-    await pilot.pause()
+    await pilot.pause(0.2)  # the footer recomposes once the permissions are known
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -33,7 +33,8 @@ async def check(pilot, name: str, tmp_path: Path) -> None:
         inp.cursor_blink = False  # a stable cursor
     # The footer recomposes when bindings change: wait until it shows them.
     footer = app.screen_stack[0].query_one(Footer)
-    await until(pilot, lambda: len(footer.children) > 3, what="footer")
+    await until(pilot, lambda: len(footer.children) > 3 and all(
+        c.region.width for c in footer.children), what="footer")
     await pilot.pause(0.1)
     svg = app.export_screenshot(title=f"ipvlan-tui {name}")
     path = HERE / f"{name}.svg"
