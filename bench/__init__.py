@@ -1,0 +1,1 @@
+"""ipvlan-tui benchmark suite: `python -m bench` (see bench/run.py)."""
