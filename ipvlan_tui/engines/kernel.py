@@ -245,7 +245,10 @@ class KernelEngine:
         self._check_thread()
         slot = self._slot(netns)
         try:
-            return slot.call(fn)
+            try:
+                return slot.call(fn)
+            except _netns.NetnsThreadClosed:  # evicted by another thread meanwhile: once more
+                return self._slot(netns).call(fn)
         except EngineError:
             raise
         except (OSError, NetlinkError) as exc:

@@ -54,6 +54,10 @@ class NetnsError(OSError):
     """A namespace operation failed; carries errno like OSError."""
 
 
+class NetnsThreadClosed(RuntimeError):
+    """A call was given to a NetnsThread that has been closed."""
+
+
 def _check(ret: int, what: str) -> None:
     if ret != 0:
         err = ctypes.get_errno()
@@ -364,7 +368,7 @@ class NetnsThread:
 
     def submit(self, fn: Callable[[], T]) -> "Future[T]":
         if self.closed:
-            raise RuntimeError(f"namespace thread for {self.name or 'host'} is closed")
+            raise NetnsThreadClosed(f"namespace thread for {self.name or 'host'} is closed")
         fut: Future = Future()
         self._queue.put((fn, fut))
         return fut

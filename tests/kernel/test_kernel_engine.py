@@ -511,3 +511,18 @@ def test_watch_follows_namespaces_as_they_come_and_go(engine):
         t.join(5)
         netns.delete(name)
     assert not t.is_alive()
+
+
+def test_cached_sockets_are_bounded():
+    names = [f"ivt-c-{_tag()}" for _ in range(3)]
+    e = KernelEngine(max_namespaces=2)
+    try:
+        with namespaces(*names):
+            for n in names:
+                e.set_up("lo", netns=n)
+            assert list(e._slots) == names[1:]  # least recently used one closed
+            e.set_up("lo", netns=names[0])
+            assert list(e._slots) == [names[2], names[0]]
+    finally:
+        e.close()
+    assert not e._slots
