@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from ipvlan_tui.errors import EngineError, ValidationError
+from ipvlan_tui.errors import EngineError, PlanFailed, ValidationError
 from ipvlan_tui.model import PARENT_VLAN, EndpointRequest, NetworkRequest
 from tests.docker.conftest import IMAGE, sh
 
@@ -209,8 +209,10 @@ def test_manual_parent_connect_disconnect_plain_cli_and_events(docker_env):
 
         other = validate_network(NetworkRequest(name="dup", subnets=("10.41.0.0/24",), options=("parent=foo",),
                                                 engine="docker"), ctl.inventory(), [])
-        with pytest.raises(EngineError, match="parent foo already holds ipvlan network ipvlan40"):
+        with pytest.raises(PlanFailed) as failed:
             eng.plan_network_create(other).execute()
+        assert isinstance(failed.value.cause, EngineError)
+        assert "parent foo already holds ipvlan network ipvlan40" in str(failed.value.cause)
         run(ctl, "ivlan_test5", "ipvlan40")
         # A network made with the plain docker CLI shows up in our listing.
         d.cli("network", "create", "-d", "ipvlan", "--subnet=10.77.0.0/24", "-o", "parent=eth0.77", "plain77")
