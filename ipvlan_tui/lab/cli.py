@@ -15,7 +15,9 @@ failed), 126 guest kernel panic, 127 qemu missing.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
+import threading
 import time
 
 from ipvlan_tui.lab import provision, vm
@@ -45,6 +47,13 @@ def main(argv: list[str] | None = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     args = _parser().parse_args(argv)
+
+    def on_term(signum: int, frame: object) -> None:
+        raise SystemExit(128 + signum)  # unwinds: the VM is killed and temp dirs removed
+
+    if args.command in ("exec", "shell") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_term)
+        signal.signal(signal.SIGHUP, on_term)
     try:
         if args.command == "setup":
             t0 = time.monotonic()

@@ -187,11 +187,30 @@ def _default_cpus() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
+def _remove_stale_run_dirs() -> None:
+    """Run dirs left by a lab run that was SIGKILLed (its owner pid is gone)."""
+    for d in Path(tempfile.gettempdir()).glob("ipvlan-tui-lab-*"):
+        owner = d / "owner.pid"
+        try:
+            if d.stat().st_uid != os.getuid() or not owner.exists():
+                continue
+            pid = int(owner.read_text().strip() or "0")
+            if pid == os.getpid():
+                continue
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            shutil.rmtree(d, ignore_errors=True)
+        except (OSError, ValueError):
+            continue
+
+
 class _Prepared:
     """The per-run directories: a private control dir and the writable share."""
 
     def __init__(self, share_dir: str | os.PathLike[str] | None) -> None:
+        _remove_stale_run_dirs()
         self.ctl = Path(tempfile.mkdtemp(prefix="ipvlan-tui-lab-"))
+        (self.ctl / "owner.pid").write_text(str(os.getpid()))
         self.own_share = share_dir is None
         self.share = Path(share_dir).absolute() if share_dir else self.ctl / "share"
         self.share.mkdir(parents=True, exist_ok=True)

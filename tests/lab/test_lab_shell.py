@@ -70,6 +70,6 @@ def test_shell_on_a_pty(lab_ready):
         assert "Kernel panic" not in text
     finally:
         if pid:
-            os.kill(pid, 9)  # the CLI we started; its qemu dies with it (PDEATHSIG)
+            os.kill(pid, 15)  # the CLI we started: it kills its qemu and cleans up
             os.waitpid(pid, 0)
         os.close(fd)

@@ -122,3 +122,23 @@ def test_host_probe_does_not_touch_host_links():
     assert isinstance(vm.host_has_ipvlan(), bool)
     after = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     assert [l.split(":")[1] for l in before.splitlines()] == [l.split(":")[1] for l in after.splitlines()]
+
+
+def test_sigterm_kills_the_vm_and_cleans_up(lab_ready):
+    marker = f"IPVLAN_TUI_TEST_MARK={uuid.uuid4().hex}"
+    key, value = marker.split("=", 1)
+    proc = subprocess.Popen([sys.executable, "-m", "ipvlan_tui.lab", "exec", "--", "sleep", "600"], cwd=ROOT,
+                            env=dict(os.environ, **{key: value}), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while not qemu_pids_with(marker) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert qemu_pids_with(marker), "qemu did not start"
+        proc.terminate()  # SIGTERM to the CLI we started
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 128 + 15
+    assert qemu_pids_with(marker) == []
