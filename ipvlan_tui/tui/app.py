@@ -495,7 +495,8 @@ class IpvlanApp(App[int]):
         if self._refuse("new_network"):
             return
         from ipvlan_tui.tui.wizard import NetworkWizard
-        self.push_screen(NetworkWizard(self.controller, self.topology), self._after_change)
+        self.push_screen(NetworkWizard(self.controller, self.topology, self.caps),
+                         self._after_change)
 
     def action_attach(self) -> None:
         if self._refuse("attach"):
@@ -579,7 +580,7 @@ class IpvlanApp(App[int]):
     def _after_change(self, result: object) -> None:
         if result:
             self.notify(str(result), timeout=4)
-        self.request_refresh()
+        self.call_after_refresh(self.request_refresh)  # after the modal is gone
 
     # ------------------------------------------------------- command palette
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:

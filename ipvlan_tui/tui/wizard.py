@@ -120,7 +120,7 @@ class NetworkWizard(ModalScreen[str | None]):
         Binding("ctrl+left,pageup", "step(-1)", "Back"),
     ]
 
-    def __init__(self, controller, topology: Topology | None) -> None:
+    def __init__(self, controller, topology: Topology | None, capabilities=None) -> None:
         super().__init__()
         self.controller = controller
         self.topology = topology
@@ -137,8 +137,8 @@ class NetworkWizard(ModalScreen[str | None]):
         self._done = False
         self._statuses: dict[int, str] = {}
         self._run_steps: list = []
-        caps = controller.capabilities() if topology is not None else None
-        self._docker_ok = bool(caps and caps.docker == "ok")
+        # The app's last capabilities (read in a worker): no blocking call on the loop here.
+        self._docker_ok = bool(capabilities is not None and capabilities.docker == "ok")
 
     # ------------------------------------------------------------- compose
     def _links(self) -> list[str]:
