@@ -97,10 +97,9 @@ def test_isolated_networks_get_docker_dummy_parents(docker_env):
         spec = next(x.spec for x in eng.networks() if x.spec.name == n)
         assert spec.isolated and spec.parent.name == f"di-{ids[n][:12]}"
         assert inspect(d, n)["Options"].get("parent") is None
+    assert [c["Subnet"] for c in inspect(d, "isolated3")["IPAM"]["Config"]] == ["172.18.0.0/16"]
     run(ctl, "cid1", "isolated1")
-    run(ctl, "cid3", "isolated3")
     assert "default" not in route(d, "cid1")  # isolated L2: no gateway, no default route
-    assert "172.18." in d.exec("cid3", "ip", "-4", "addr", "show", "eth0").stdout
     for n in ids:
         ctl.remove_network(n, force=True)
     assert not (dummies & d.links())
@@ -116,10 +115,9 @@ def test_vlan_20_30_created_and_removed_and_multi_subnet(docker_env):
     assert "vlan protocol 802.1Q id 20" in link
     spec20 = next(n.spec for n in eng.networks() if n.spec.name == "ipvlan20")
     assert spec20.parent.kind == PARENT_VLAN and spec20.parent.create
+    # (Two containers on one VLAN pinging each other: see ipvlan114 below; containers are slow in TCG.)
     t1 = run(ctl, "ivlan_test1", "ipvlan20")
-    t2 = run(ctl, "ivlan_test2", "ipvlan20")
     t3 = run(ctl, "ivlan_test3", "ipvlan30")
-    assert d.ping("ivlan_test1", t2.ipv4)
     assert not d.ping("ivlan_test1", t3.ipv4)  # different VLANs need a router
     r = route(d, "ivlan_test3")
     assert "default via 192.168.30.1 dev eth0" in r and "192.168.30.0/24 dev eth0" in r
