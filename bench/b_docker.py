@@ -131,14 +131,23 @@ def run(cfg: Config, *, where: str) -> list[Result]:
                        f"--pidfile={ROOT / 'dockerd.pid'}", f"--host={BASE_URL}"], ROOT / "dockerd.log")
         import docker
 
+        def ready() -> bool:
+            if not SOCK.exists():
+                return False
+            c = docker.APIClient(base_url=BASE_URL, timeout=10)
+            try:
+                return bool(c.ping())
+            finally:
+                c.close()
+
+        _wait("dockerd", proc, ready)
         api = docker.APIClient(base_url=BASE_URL, timeout=300)
-        _wait("dockerd", proc, lambda: SOCK.exists() and api.ping())
         api.import_image_from_data(_tarball(), repository=IMAGE.split(":")[0], tag=IMAGE.split(":")[1])
         log(f"docker: dockerd ready in {time.monotonic() - t0:.1f} s")
         env = dict(os.environ, DOCKER_HOST=BASE_URL)
         cli = _docker_cli()
         # warm-up: one container start, untimed (first start loads the image layers)
-        _sh(cli, "run", "--rm", "--net", "none", IMAGE, "true", env=env)
+        _sh(cli, "run", "--rm", "--net", "none", IMAGE, "sleep", "0", env=env)
 
         def ours() -> None:
             from ipvlan_tui.controller import Controller

@@ -112,6 +112,10 @@ def has_kind(kind: str) -> bool:
     saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     netnsmod.unshare(netnsmod.CLONE_NEWNET)
     try:
+        if kind == "macvlan":  # on a veth parent (a kernel may lack dummy)
+            if sh("ip", "link", "add", "hk0", "type", "veth", "peer", "name", "hk0p", check=False).returncode != 0:
+                return False
+            return sh("ip", "link", "add", "link", "hk0", "name", "hk1", "type", "macvlan", check=False).returncode == 0
         if kind in ("ipvlan", "vlan"):
             if sh("ip", "link", "add", "hk0", "type", "dummy", check=False).returncode != 0:
                 return False
