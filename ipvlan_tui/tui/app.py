@@ -95,6 +95,7 @@ class IpvlanApp(App[int]):
         self._t0 = time.perf_counter()
         self._cpu0 = time.process_time()
         self.loaded = threading.Event()  # set after the first topology is on screen
+        self._force_redraw = False
         self._allowed: dict[str, bool] = {a: False for a in CHANGE_ACTIONS}  # "still reading"
 
     # ---------------------------------------------------------------- layout
@@ -171,10 +172,18 @@ class IpvlanApp(App[int]):
         if self._modal_open() and self.topology is not None:
             self._refresh_pending = True  # a modal opened meanwhile: apply after it closes
             return
+        unchanged = (msg.topology == self.topology and msg.capabilities == self.caps
+                     and not self._force_redraw)
+        self._force_redraw = False
         self.topology, self.caps = msg.topology, msg.capabilities
+        if unchanged:  # a poll or an unrelated event: nothing to redraw
+            self.query_one(LogPane).show(msg.log)
+            self._after_load()
+            return
         self.rows, self.index = build_rows(msg.topology)
         for panel in self.query(Panel):
-            panel.show(self.rows[panel.panel], self.query_text)
+            if panel.all_rows != self.rows[panel.panel] or self.query_text != panel.query_text:
+                panel.show(self.rows[panel.panel], self.query_text)
         tabs = self.query_one("#right", TabbedContent)
         tree = self.query_one(TopologyTree)
         tree.set_topology(msg.topology, self.index, visible=tabs.active == "tab-topology")
@@ -184,6 +193,9 @@ class IpvlanApp(App[int]):
         self._render_banners(msg.topology)
         self._render_topbar()
         self._show_detail()
+        self._after_load()
+
+    def _after_load(self) -> None:
         allowed = {a: not self.why_not(a) for a in CHANGE_ACTIONS}
         if allowed != self._allowed:  # the footer recomposes on this: only when it changes
             self._allowed = allowed
@@ -199,6 +211,7 @@ class IpvlanApp(App[int]):
 
     def on_topology_failed(self, msg: TopologyFailed) -> None:
         self._refreshing = False
+        self._force_redraw = True  # clear this banner on the next good read
         banner = self.query_one("#banner-errors", Static)
         banner.update(Text(f"⚠ could not read the topology: {msg.error}. Press r to retry.",
                            style="bold"))

@@ -58,6 +58,7 @@ class Panel(Vertical):
         self.panel = panel
         self.digit = digit
         self.all_rows: list[Row] = []
+        self.query_text: str | None = None
         self.border_title = f"[{digit}] {TITLES[panel]}"
 
     def compose(self) -> ComposeResult:
@@ -70,6 +71,7 @@ class Panel(Vertical):
 
     def show(self, rows: list[Row], query: str = "") -> None:
         self.all_rows = rows
+        self.query_text = query
         shown = filter_rows(rows, query)
         self.table.show(shown)
         empty = self.query_one(".empty", Static)
