@@ -25,8 +25,15 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), check=check, capture_output=True, text=True)
 
 
+BATCH_LINES = 300  # `ip -batch` keeps an fd open per `netns NAME` argument: stay under ulimit -n (1024 in the VM)
+
+
 def ip_batch(lines: list[str], *, check: bool = True, force: bool = False) -> None:
-    """Run many `ip` commands in one process (setup and teardown, never timed)."""
+    """Run many `ip` commands in few processes (setup and teardown, never timed)."""
+    if len(lines) > BATCH_LINES:
+        for i in range(0, len(lines), BATCH_LINES):
+            ip_batch(lines[i:i + BATCH_LINES], check=check, force=force)
+        return
     if not lines:
         return
     with tempfile.NamedTemporaryFile("w", suffix=".ip", delete=False) as fh:

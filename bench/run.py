@@ -49,6 +49,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="run the host benchmarks while the lab VM runs (faster; figures disturb each other)")
     p.add_argument("--no-write", action="store_true", help="do not write RESULTS.md")
     p.add_argument("--results", default=str(HERE / "RESULTS.md"), help="where to write the results")
+    p.add_argument("--records", metavar="PATH", help="also write every result, with its notes, as JSON lines")
+    p.add_argument("--merge", metavar="PATH", action="append", default=[],
+                   help="add results recorded by an earlier --records run (a row of this run with the same "
+                        "name, N and place replaces it)")
     p.add_argument("--inside", action="store_true", help=argparse.SUPPRESS)  # in the lab VM
     return p
 
@@ -235,6 +239,21 @@ def main(argv: list[str] | None = None) -> int:
             lab_res, lab_info = lab_box["res"]
             results += lab_res
     host = machine()
+    if args.merge:
+        merged: list[Result] = []
+        for path in args.merge:
+            for line in Path(path).read_text().splitlines():
+                if line.startswith("BENCHMACHINE "):
+                    lab_info = lab_info or json.loads(line[13:])
+                elif line.startswith("BENCHREC "):
+                    merged.append(Result.from_record(json.loads(line[9:])))
+        fresh = {(r.name, r.n, r.where) for r in results}
+        results = [r for r in merged if (r.name, r.n, r.where) not in fresh] + results
+    if args.records:
+        with open(args.records, "w") as fh:
+            if lab_info:
+                fh.write("BENCHMACHINE " + json.dumps(lab_info) + "\n")
+            dump_records(results, fh)
     if args.json:
         for r in results:
             print(json.dumps(r.to_json()))
