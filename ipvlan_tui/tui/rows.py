@@ -198,8 +198,8 @@ def network_rows(topo: Topology) -> list[Row]:
             gws = _dim_if_empty(", ".join(x.gateway for x in s.subnets if x.gateway))
         parent = s.parent.name if s.parent else ""
         parent_text = Text(parent)
-        if s.isolated:
-            parent_text = Text(f"{parent} (isolated)", style="yellow")
+        if s.isolated:  # the dummy's name is in the detail area
+            parent_text = Text("◆ isolated", style="yellow")
         rows.append(Row(
             f"network:{s.name}",
             (Text(s.name, style="bold"), engine_text(s.engine, s.host), mode_badge(s.mode, s.flag),

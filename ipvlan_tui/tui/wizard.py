@@ -200,7 +200,8 @@ class NetworkWizard(ModalScreen[str | None]):
                                         "router=192.168.10.254"),
                                   "6": ("2001:db8:10::/64", "2001:db8:10::1", "2001:db8:10::/80",
                                         "r6=2001:db8:10::fe")}[fam]
-                            yield _field("--subnet", Input(placeholder=ex[0], id=f"subnet{fam}"),
+                            yield _field("--subnet (several: comma-separated)",
+                                         Input(placeholder=ex[0], id=f"subnet{fam}"),
                                          f"subnet{fam}")
                             yield _field("--gateway", Input(placeholder=ex[1], id=f"gateway{fam}"),
                                          f"gateway{fam}", hint=" ")
@@ -247,12 +248,13 @@ class NetworkWizard(ModalScreen[str | None]):
         mode = self._radio("mode", MODES)
         flag = self._radio("flag", FLAGS)
         subnets, gateways, ranges, aux = [], [], [], []
+        def split(text: str) -> list[str]:  # several values: comma- or space-separated
+            return [v.strip() for v in text.replace(" ", ",").split(",") if v.strip()]
+
         for fam in ("4", "6"):
-            for lst, id_ in ((subnets, "subnet"), (gateways, "gateway"), (ranges, "range")):
-                if self._value(f"{id_}{fam}"):
-                    lst.append(self._value(f"{id_}{fam}"))
-            aux += [a.strip() for a in self._value(f"aux{fam}").replace(" ", ",").split(",")
-                    if a.strip()]
+            for lst, id_ in ((subnets, "subnet"), (gateways, "gateway"), (ranges, "range"),
+                             (aux, "aux")):
+                lst += split(self._value(f"{id_}{fam}"))
         options = [f"ipvlan_mode={mode}", f"ipvlan_flag={flag}"]
         if self._value("parent"):
             options.insert(0, f"parent={self._value('parent')}")

@@ -154,8 +154,9 @@ async def test_wizard_isolated_and_failure_rollback(ctl, monkeypatch):
         assert "no parent" in text_of(wiz.query_one("#parent-says")) or \
             "isolated" in text_of(wiz.query_one("#parent-says"))
         await pilot.click("#next")
-        wiz.query_one("#subnet4").value = "10.77.0.0/24"
+        wiz.query_one("#subnet4").value = "10.77.0.0/24, 10.78.0.0/24"
         await settle(pilot, wiz)
+        assert wiz.request().subnets == ("10.77.0.0/24", "10.78.0.0/24")
         assert "isolated L2" in text_of(wiz.query_one("#hint-gateway4"))
         await pilot.click("#next")
         await settle(pilot, wiz)
