@@ -386,7 +386,17 @@ class DockerEngine:
 
     def has_container(self, name: str) -> bool:
         """A container by that name (or id) that is attached to an ipvlan network."""
-        return self._container_on_ipvlan(name) is not None
+        try:
+            return self._container_on_ipvlan(name) is not None
+        except EngineError:  # daemon unreachable: nothing of ours there
+            return False
+
+    def exec_argv(self, name: str, argv: Sequence[str]) -> list[str]:
+        """The argument list that runs argv inside container `name` (`docker exec`)."""
+        if not argv:
+            raise ValidationError("command", "", "nothing to run", "give it after --, e.g. -- ip route")
+        host = ["-H", self.base_url] if self.base_url else []
+        return ["docker", *host, "exec", name, *argv]
 
     def _container_on_ipvlan(self, name: str) -> dict | None:
         import docker.errors as derr

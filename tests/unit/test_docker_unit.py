@@ -339,3 +339,18 @@ def test_one_character_container_names_are_refused_before_docker():
     with pytest.raises(ValidationError) as info:
         eng.plan_run(EndpointRequest(name="a", network="n", engine="docker"))
     assert info.value.field == "--name" and "2 characters" in info.value.problem
+
+
+def test_unreachable_daemon_has_nothing(tmp_path):
+    eng = dk.DockerEngine(f"unix://{tmp_path}/missing.sock", timeout=2)
+    assert eng.has_container("c1") is False and eng.has_network("n") is False
+    with pytest.raises(EngineError, match="unreachable"):
+        eng.networks()
+
+
+def test_exec_argv():
+    assert dk.DockerEngine("unix:///run/d.sock").exec_argv("c1", ["ip", "route"]) == [
+        "docker", "-H", "unix:///run/d.sock", "exec", "c1", "ip", "route"]
+    assert dk.DockerEngine().exec_argv("c1", ["sh"]) == ["docker", "exec", "c1", "sh"]
+    with pytest.raises(ValidationError):
+        dk.DockerEngine().exec_argv("c1", [])
