@@ -243,12 +243,15 @@ class Controller:
         self._log(action, plan, "ok")
 
     # ------------------------------------------------------- network create
-    def plan_network_create(self, req: NetworkRequest) -> tuple[NetworkSpec, Plan]:
+    def plan_network_create(self, req: NetworkRequest,
+                            network_id: str = "") -> tuple[NetworkSpec, Plan]:
+        """The validated spec and its plan. Pass the same `network_id` to
+        create_network to build exactly what was reviewed (dummy parent name)."""
         if req.engine == ENGINE_DOCKER:
             docker = self._docker()
-            spec = self.validate_network(req)
+            spec = self.validate_network(req, network_id=network_id)
             return spec, docker.plan_network_create(spec)
-        spec = self.validate_network(req)
+        spec = self.validate_network(req, network_id=network_id)
         k, store = self.kernel, self.store
         steps: list[Step] = [Step(
             f"record network {spec.name} ({spec.mode} {spec.flag})",
@@ -298,8 +301,8 @@ class Controller:
         return spec, Plan(f"network create {spec.name}", steps)
 
     def create_network(self, req: NetworkRequest, *, dry_run: bool = False,
-                       on_progress: ProgressFn | None = None) -> OpResult:
-        spec, plan = self.plan_network_create(req)
+                       on_progress: ProgressFn | None = None, network_id: str = "") -> OpResult:
+        spec, plan = self.plan_network_create(req, network_id)
         if not dry_run:
             self._require_change()
         self._run_plan(f"network create {spec.name}", plan, dry_run, on_progress)

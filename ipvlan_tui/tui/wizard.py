@@ -11,6 +11,8 @@ was rolled back.
 
 from __future__ import annotations
 
+import secrets
+
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -137,6 +139,9 @@ class NetworkWizard(ModalScreen[str | None]):
         self._done = False
         self._statuses: dict[int, str] = {}
         self._run_steps: list = []
+        # One id for the whole wizard: what Review shows (e.g. the isolated
+        # network's dummy parent name) is exactly what Create makes.
+        self._network_id = secrets.token_hex(32)
         # The app's last capabilities (read in a worker): no blocking call on the loop here.
         self._docker_ok = bool(capabilities is not None and capabilities.docker == "ok")
 
@@ -333,7 +338,7 @@ class NetworkWizard(ModalScreen[str | None]):
     @work(thread=True, group="validate", exclusive=True)
     def _validate(self, serial: int, req: NetworkRequest) -> None:
         try:
-            spec, plan = self.controller.plan_network_create(req)
+            spec, plan = self.controller.plan_network_create(req, self._network_id)
         except ValidationError as exc:
             self.post_message(Validated(serial, errors=tuple(exc.errors)))
             return
@@ -582,7 +587,8 @@ class NetworkWizard(ModalScreen[str | None]):
         def progress(i, step, event):
             self.post_message(StepProgress(i, step.description, step.command, event))
         try:
-            result = self.controller.create_network(req, on_progress=progress)
+            result = self.controller.create_network(req, on_progress=progress,
+                                                       network_id=self._network_id)
         except Exception as exc:  # noqa: BLE001 - shown in the review, with the rollback
             self.post_message(CreateDone(error=exc))
             return

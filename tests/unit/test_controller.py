@@ -203,3 +203,11 @@ def test_restore_reports_unrecorded_lookalikes_and_leaves_them(ctl):
     report = ctl.restore()
     assert any("itd-0123456789a" in o for o in report.orphans_in_kernel)
     assert ctl.kernel.link_exists("itd-0123456789a")
+
+
+def test_reviewed_plan_is_what_gets_created(ctl):
+    nid = "ab" * 32
+    spec, plan = ctl.plan_network_create(net("iso", "192.168.10.0/24"), nid)
+    made = ctl.create_network(net("iso", "192.168.10.0/24"), network_id=nid).network
+    assert made.parent.name == spec.parent.name and ctl.kernel.link_exists(spec.parent.name)
+    assert ctl.log[-1].commands == tuple(s.command for s in plan.steps)
