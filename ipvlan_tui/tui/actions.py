@@ -145,7 +145,10 @@ def probe_many(ctl, topo: Topology, jobs: Sequence, on_result=None, cancel=None)
     if is_demo(ctl):
         return simulated_probe_many(jobs, topo, on_result, cancel)
     from ipvlan_tui import probe
-    return probe.probe_many(list(jobs), on_result=on_result, cancel=cancel)
+    jobs = list(jobs)
+    # All in flight at once: a matrix takes about one timeout, not one per wave.
+    return probe.probe_many(jobs, max_in_flight=min(1024, max(1, len(jobs))),
+                            on_result=on_result, cancel=cancel)
 
 
 def endpoints_of(topo: Topology, network: str | None) -> list[Endpoint]:
