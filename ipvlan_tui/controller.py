@@ -162,7 +162,7 @@ class Controller:
 
     def networks(self, inventory: Inventory | None = None) -> list[Network]:
         inv = inventory or self.kernel.inventory()
-        eps = self.endpoints(inv)
+        eps = self._netns_endpoints(inv)
         owned = self.store.owned("link")
         result = []
         for spec, state in self.store.networks():
@@ -177,7 +177,16 @@ class Controller:
         return result
 
     def endpoints(self, inventory: Inventory | None = None) -> list[Endpoint]:
-        inv = inventory or self.kernel.inventory()
+        """Every endpoint: ours (netns) with its live state, and Docker's containers."""
+        result = self._netns_endpoints(inventory or self.kernel.inventory())
+        if self.docker is not None:
+            try:
+                result.extend(e for n in self.docker.networks() for e in n.endpoints)
+            except EngineError:
+                pass  # unreachable daemon: the netns side still lists
+        return result
+
+    def _netns_endpoints(self, inv: Inventory) -> list[Endpoint]:
         present = set(inv.namespaces)
         result = []
         for ep, state in self.store.endpoints():
