@@ -315,6 +315,10 @@ class Controller:
         if not dry_run:
             self._require_change()
         self._run_plan(f"network create {spec.name}", plan, dry_run, on_progress)
+        if not dry_run and spec.engine == ENGINE_DOCKER:
+            # Show what Docker made: its own id, and its `di-` dummy for isolated networks.
+            made = self._docker().network(spec.name)
+            spec = made.spec if made is not None else spec
         return OpResult(plan=plan, dry_run=dry_run, network=spec, warnings=spec.warnings)
 
     # ---------------------------------------------------------- network rm
@@ -466,7 +470,8 @@ class Controller:
             self._require_change()
         self._run_plan(f"run {req.name}", plan, dry_run, on_progress)
         if not dry_run:
-            ep = self.store.endpoint(req.name) or ep
+            ep = self.store.endpoint(req.name) or (
+                self.docker.endpoint(req.name) if self.docker is not None else None) or ep
         return OpResult(plan=plan, dry_run=dry_run, endpoint=ep)
 
     def _pick(self, spec: NetworkSpec, req: EndpointRequest, used: set[str]):
@@ -568,6 +573,8 @@ class Controller:
         """The argument list that runs argv inside endpoint `name` (hosts file included)."""
         ep = self.store.endpoint(name)
         if ep is None:
+            if self.docker is not None and self.docker.has_container(name) and argv:
+                return self.docker.exec_argv(name, argv)
             raise ValidationError("endpoint", name, "no such endpoint",
                                   "see `ipvlan-tui ps` for the names")
         if not argv:

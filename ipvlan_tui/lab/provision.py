@@ -54,6 +54,9 @@ HOST_TOOLS = {
     "cpio": "cpio",
     "modinfo": "kmod",
     "ip": "iproute2",
+    # dockerd runs inside the VM for the Docker tests; keyed on dockerd, not
+    # docker: a client alone (e.g. in /usr/local/bin) is not enough.
+    "dockerd": "docker.io",
 }
 BUSYBOX_PACKAGE = "busybox-static"
 BUSYBOX_CANDIDATES = ["/bin/busybox", "/usr/bin/busybox"]
