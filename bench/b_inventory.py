@@ -145,7 +145,7 @@ def run(cfg: Config, *, standin: bool, where: str) -> list[Result]:
                     }, cfg.n_runs, cfg.warmup)
                 finally:
                     engine.close()
-        cpu = _cpu_times(names, cfg.n_runs)
+            cpu = _cpu_times(names, cfg.n_runs)
         base = med(times["ip"])
         note = (f"{len(names)} namespaces + host; {len(inv.links)} links in all (lo etc. included); CPU seconds "
                 f"(separate runs): read_inventory {cpu['ours']:.3f}, ip {cpu['ip']:.3f} (its processes + "
