@@ -218,7 +218,7 @@ def _child_rss(mode: str, data: str) -> dict:
 
 
 # ----------------------------------------------------------------------------- run
-def run(cfg: Config, *, where: str = "host", memory: bool = True) -> list[Result]:
+def run(cfg: Config, *, where: str = "host", memory: bool = True, events: bool = True) -> list[Result]:
     sizes = QUICK if cfg.quick else FULL
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="bench-console-") as tmp:
@@ -256,17 +256,18 @@ def run(cfg: Config, *, where: str = "host", memory: bool = True) -> list[Result
                                    f"(ratio {med(ours_cpu) / med(base_cpu):.2f}, less sensitive to the load)"))
         ev_t: list[float] = []
         full_t: list[float] = []
-        for i in range(cfg.warmup + cfg.n_runs):
+        for i in range(cfg.warmup + cfg.n_runs if events else 0):
             ctl = load(data, work)
             e, f = asyncio.run(event_vs_refresh(ctl, str(i)))
             if i >= cfg.warmup:
                 ev_t.append(e)
                 full_t.append(f)
             log(f"console event run {i}: event {e:.3f} s, full refresh {f:.3f} s")
-        results.append(Result("console.event", sizes["endpoints"], med(ev_t), "full refresh of the same inventory",
-                              med(full_t), "<= 0.05", where=where, runs=cfg.n_runs, ours_runs=ev_t,
-                              baseline_runs=full_t,
-                              note="create_dummy in the fake kernel until the row is in the links table"))
+        if events:
+            results.append(Result("console.event", sizes["endpoints"], med(ev_t), "full refresh of the same inventory",
+                                  med(full_t), "<= 0.05", where=where, runs=cfg.n_runs, ours_runs=ev_t,
+                                  baseline_runs=full_t,
+                                  note="create_dummy in the fake kernel until the row is in the links table"))
         if memory:
             o_kb, b_kb, o_max, b_max = [], [], [], []
             for i in range(1 if cfg.quick else 3):
