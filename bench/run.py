@@ -217,7 +217,8 @@ def main(argv: list[str] | None = None) -> int:
         lab_thread = threading.Thread(target=lab_job)
         lab_thread.start()
     # host part
-    if not native and os.geteuid() == 0 and nsenv.has_kind("macvlan") and nsenv.has_kind("veth"):
+    if only & {"inventory", "churn", "matrix"} and not native and os.geteuid() == 0 \
+            and nsenv.has_kind("macvlan") and nsenv.has_kind("veth"):
         # quick native figures with stand-ins; the real ipvlan figures come from the lab
         standin = "host (macvlan/veth stand-ins)"
         if "inventory" in only:
