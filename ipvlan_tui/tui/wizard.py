@@ -36,6 +36,7 @@ from textual.widgets import (
 from ipvlan_tui.errors import PlanFailed, ValidationError
 from ipvlan_tui.model import (
     ENGINE_DOCKER,
+    OWNER_OTHER,
     ENGINE_NETNS,
     FLAGS,
     MODES,
@@ -154,8 +155,10 @@ class NetworkWizard(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         links = self._links()
+        # A dummy made by hand can carry VLANs (labs, tests); the isolated
+        # parents this tool or Docker made cannot usefully.
         bases = [l.name for l in (self.topology.inventory.links if self.topology else ())
-                 if is_parent_link(l) and l.kind != "dummy"]
+                 if is_parent_link(l) and (l.kind != "dummy" or l.owner == OWNER_OTHER)]
         with Vertical(id="wizard", classes="dialog"):
             yield Label("New ipvlan network", classes="dialog-title")
             yield Static(id="wizard-steps")
