@@ -358,12 +358,29 @@ HANDLERS = {"network": cmd_network, "run": cmd_run, "exec": cmd_exec, "rm": cmd_
             **mapcli.HANDLERS}
 
 
+_VALUED_GLOBALS = ("--state-dir", "--engine", "--host")
+
+
+def _command_index(argv: list[str]) -> int | None:
+    """Where the command word is, past the global options and their values."""
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg in _VALUED_GLOBALS:
+            i += 2
+            continue
+        if not arg.startswith("-"):
+            return i
+        i += 1
+    return None
+
+
 def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
     err = err or sys.stderr
     # Sub-programs with their own parsers.
-    first = next((i for i, a in enumerate(argv) if not a.startswith("-")), None)
+    first = _command_index(argv)
     if first is not None and argv[first] == "lab":
         from ipvlan_tui.lab.cli import main as lab_main
         return lab_main(argv[first + 1:])

@@ -637,8 +637,8 @@ class Controller:
         # 4. Ready endpoints: re-create missing namespaces/links.
         inv = k.inventory()
         for name, (ep, st) in endpoints.items():
-            if st != "ready" or ep.network not in networks:
-                continue
+            if st != "ready" or networks.get(ep.network, (None, ""))[1] != "ready":
+                continue  # purged above with its network
             spec = networks[ep.network][0]
             has_ns = ep.netns in inv.namespaces or k.netns_exists(ep.netns)
             has_link = has_ns and inv.by_name(ENDPOINT_IFNAME, ep.netns) is not None

@@ -135,6 +135,10 @@ class LabPlugin:
         if self.results is None:
             self._run_lab()
         self._replay(item)
+        # What the last host-run item left set up (collectors shared with this
+        # one) must be torn down as runtestprotocol would, or the next host-run
+        # item finds a stale stack ("previous item was not torn down properly").
+        item.session._setupstate.teardown_exact(nextitem)
         return True
 
     def _write(self, text: str) -> None:

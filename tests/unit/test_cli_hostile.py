@@ -149,3 +149,10 @@ def test_fuzzed_network_create_never_crashes(cli, name, subnets, gateways, opts,
     assert "Traceback" not in err
     if rc == 2:
         assert err.strip(), args
+
+
+def test_global_options_before_a_sub_program(cli, tmp_path):
+    # `--state-dir DIR ping ...`: the value of a global option is not the command.
+    rc, out, err = cli("--state-dir", str(tmp_path), "ping", "nosuch", "peer")
+    assert "unrecognized arguments" not in err
+    assert rc == 2 and ("needs root" in err or "no such endpoint" in err), err

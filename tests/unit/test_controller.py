@@ -211,3 +211,14 @@ def test_reviewed_plan_is_what_gets_created(ctl):
     made = ctl.create_network(net("iso", "192.168.10.0/24"), network_id=nid).network
     assert made.parent.name == spec.parent.name and ctl.kernel.link_exists(spec.parent.name)
     assert ctl.log[-1].commands == tuple(s.command for s in plan.steps)
+
+
+def test_restore_finishes_a_network_removal_cut_short(ctl):
+    ctl.create_network(net("v20", "192.168.20.0/24", parent="eth0.20"))
+    ctl.run_endpoint(EndpointRequest("a", "v20"))
+    ctl.store.set_network_state("v20", "removing")  # killed right after the first rm step
+    report = ctl.restore()
+    assert report.finished == ("network v20",)
+    assert not report.repaired and not report.missing_in_kernel and not report.orphans_in_kernel
+    assert not ctl.kernel.link_exists("eth0.20") and not ctl.kernel.netns_exists("a")
+    assert ctl.store.networks() == [] and ctl.store.endpoints() == []
