@@ -187,12 +187,13 @@ class Controller:
         return result
 
     def _netns_endpoints(self, inv: Inventory) -> list[Endpoint]:
-        present = set(inv.namespaces)
+        # One pass over the links, not one scan per endpoint (thousands of each).
+        with_eth0 = {l.netns for l in inv.links if l.name == ENDPOINT_IFNAME and l.netns}
         result = []
         for ep, state in self.store.endpoints():
             if state in ("creating", "removing"):
                 live = state
-            elif ep.netns in present and inv.by_name(ENDPOINT_IFNAME, ep.netns):
+            elif ep.netns in with_eth0:
                 live = "running"
             else:
                 live = "missing"
