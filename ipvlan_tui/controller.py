@@ -357,8 +357,11 @@ class Controller:
                 self.store.disown("link", r["name"], r["netns"])
             steps.append(Step(f"delete {row['name']} (made by ipvlan-tui for {name})",
                               f"ip link del {row['name']}", do=drop))
-        steps.append(Step(f"forget network {name}", f"# store: forget network {name}",
-                          do=lambda: self.store.delete_network(name)))
+        def forget():
+            self.store.delete_network(name)
+            hostsfile.remove_network(self._hosts_dir, name)
+
+        steps.append(Step(f"forget network {name}", f"# store: forget network {name}", do=forget))
         return spec, Plan(f"network rm {name}", steps)
 
     def remove_network(self, name: str, *, force: bool = False, dry_run: bool = False,
@@ -502,12 +505,21 @@ class Controller:
                 out.append(f"{addr}/{prefix}")
         return out
 
+    @property
+    def _hosts_dir(self) -> Path:
+        return self.store.state_dir / "hosts"
+
     def _write_hosts(self, network: str, skip: str | None = None) -> None:
+        """One hosts file per network; each endpoint's /etc/netns/NAME/hosts links to it."""
         eps = [e for e, _ in self.store.endpoints(network) if e.name != skip]
         owned_ns = {r["name"] for r in self.store.owned("netns")}
-        for ep in eps:
-            if ep.name in owned_ns:
-                hostsfile.write(self.hosts_root, ep, [p for p in eps if p.name != ep.name])
+        mine = [e for e in eps if e.name in owned_ns]
+        if not mine:
+            hostsfile.remove_network(self._hosts_dir, network)
+            return
+        target = hostsfile.write_network(self._hosts_dir, network, eps)
+        for ep in mine:
+            hostsfile.link(self.hosts_root, ep.name, target)
 
     def _endpoint_remove_steps(self, ep: Endpoint) -> list[Step]:
         k, store = self.kernel, self.store
@@ -552,6 +564,7 @@ class Controller:
                     self.kernel.delete_link(row["name"], row["netns"])
                 self.store.disown("link", row["name"], row["netns"])
         self.store.delete_network(name)
+        hostsfile.remove_network(self._hosts_dir, name)
 
     def plan_endpoint_remove(self, name: str) -> tuple[Endpoint, Plan]:
         ep = self.store.endpoint(name)

@@ -222,3 +222,14 @@ def test_restore_finishes_a_network_removal_cut_short(ctl):
     assert not report.repaired and not report.missing_in_kernel and not report.orphans_in_kernel
     assert not ctl.kernel.link_exists("eth0.20") and not ctl.kernel.netns_exists("a")
     assert ctl.store.networks() == [] and ctl.store.endpoints() == []
+
+
+def test_endpoints_of_a_network_share_one_hosts_file(ctl, tmp_path):
+    import os
+    ctl.create_network(net("l2", "192.168.1.0/24", parent="eth0"))
+    for name in ("a", "b", "c"):
+        ctl.run_endpoint(EndpointRequest(name, "l2"))
+    targets = {os.readlink(tmp_path / "etc" / n / "hosts") for n in ("a", "b", "c")}
+    assert len(targets) == 1  # a join rewrites one file, not one per peer
+    ctl.remove_network("l2", force=True)
+    assert not os.path.exists(targets.pop())
