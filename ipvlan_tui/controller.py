@@ -431,7 +431,7 @@ class Controller:
                                  specmod.endpoint_routes(spec, ep.ipv4, ep.ipv6))
 
         def hosts():
-            self._write_hosts(spec.name)
+            self._write_hosts(spec.name, new=req.name)
 
         def finish():
             store.set_endpoint_state(req.name, "ready")
@@ -509,17 +509,19 @@ class Controller:
     def _hosts_dir(self) -> Path:
         return self.store.state_dir / "hosts"
 
-    def _write_hosts(self, network: str, skip: str | None = None) -> None:
-        """One hosts file per network; each endpoint's /etc/netns/NAME/hosts links to it."""
+    def _write_hosts(self, network: str, skip: str | None = None, new: str | None = None) -> None:
+        """Rewrite the network's one hosts file; link `new`'s /etc/netns/NAME/hosts to it.
+
+        Peers are linked already (when they joined): a join or leave costs one
+        file write whatever the number of endpoints.
+        """
         eps = [e for e, _ in self.store.endpoints(network) if e.name != skip]
-        owned_ns = {r["name"] for r in self.store.owned("netns")}
-        mine = [e for e in eps if e.name in owned_ns]
-        if not mine:
+        if not eps:
             hostsfile.remove_network(self._hosts_dir, network)
             return
         target = hostsfile.write_network(self._hosts_dir, network, eps)
-        for ep in mine:
-            hostsfile.link(self.hosts_root, ep.name, target)
+        if new is not None and any(r["name"] == new for r in self.store.owned("netns")):
+            hostsfile.link(self.hosts_root, new, target)
 
     def _endpoint_remove_steps(self, ep: Endpoint) -> list[Step]:
         k, store = self.kernel, self.store
@@ -669,7 +671,7 @@ class Controller:
                                        ENDPOINT_IFNAME)
                 k.configure_endpoint(ep.netns, ENDPOINT_IFNAME, self._cidrs(spec, ep),
                                      specmod.endpoint_routes(spec, ep.ipv4, ep.ipv6))
-                self._write_hosts(spec.name)
+                self._write_hosts(spec.name, new=ep.name)
             except EngineError as exc:
                 missing.append(f"endpoint {name}: {exc}")
         # 5. Orphans both ways: owned rows whose network is gone; our-looking links unknown to us.
