@@ -203,19 +203,8 @@ def cmd_network(args, out, err) -> int:
             print(result.network.network_id, file=out)
         return EXIT_OK
     if args.netcmd == "rm":
-        code = EXIT_OK
-        for name in args.names:
-            try:
-                result = ctl.remove_network(name, force=args.force, dry_run=args.dry_run)
-            except ValidationError as exc:
-                print(f"error: {exc}", file=err)
-                code = EXIT_BAD
-                continue
-            if args.dry_run:
-                _print_plan(result, out)
-            else:
-                print(name, file=out)
-        return code
+        return _remove_each(args, lambda name: ctl.remove_network(
+            name, force=args.force, dry_run=args.dry_run), out, err)
     if args.netcmd == "ls":
         nets = ctl.networks()
         if args.json:
@@ -274,10 +263,16 @@ def cmd_exec(args, out, err) -> int:
 
 def cmd_rm(args, out, err) -> int:
     ctl = _ctl(args)
+    return _remove_each(args, lambda name: ctl.remove_endpoint(name, dry_run=args.dry_run),
+                        out, err)
+
+
+def _remove_each(args, remove, out, err) -> int:
+    """Remove each named thing in turn, like docker: an unknown name does not stop the rest."""
     code = EXIT_OK
     for name in args.names:
         try:
-            result = ctl.remove_endpoint(name, dry_run=args.dry_run)
+            result = remove(name)
         except ValidationError as exc:
             print(f"error: {exc}", file=err)
             code = EXIT_BAD
