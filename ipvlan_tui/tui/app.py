@@ -180,7 +180,7 @@ class IpvlanApp(App[int]):
             self.query_one(LogPane).show(msg.log)
             self._after_load()
             return
-        self.rows, self.index = build_rows(msg.topology, self.rows)
+        self.rows, self.index = build_rows(msg.topology)
         for panel in self.query(Panel):
             if panel.all_rows != self.rows[panel.panel] or self.query_text != panel.query_text:
                 panel.show(self.rows[panel.panel], self.query_text)

@@ -218,16 +218,10 @@ def network_rows(topo: Topology) -> list[Row]:
     return rows
 
 
-def endpoint_rows(topo: Topology, prev: list[Row] | None = None) -> list[Row]:
-    """One row per endpoint; a row of `prev` whose endpoint is unchanged is reused."""
+def endpoint_rows(topo: Topology) -> list[Row]:
     rows = []
-    before = {r.key: r for r in prev} if prev else {}
     for net in topo.networks:
         for ep in net.endpoints:
-            old = before.get(f"endpoint:{ep.name}")
-            if old is not None and old.obj == ep:
-                rows.append(old)
-                continue
             rows.append(Row(
                 f"endpoint:{ep.name}",
                 (Text(ep.name, style="bold"), engine_text(ep.engine, ep.host), Text(ep.network),
@@ -237,15 +231,13 @@ def endpoint_rows(topo: Topology, prev: list[Row] | None = None) -> list[Row]:
     return rows
 
 
-def build_rows(topo: Topology, prev: dict[str, list[Row]] | None = None
-               ) -> tuple[dict[str, list[Row]], Index]:
-    """The rows of the four panels; `prev` (the last result) lets unchanged endpoint rows be reused."""
+def build_rows(topo: Topology) -> tuple[dict[str, list[Row]], Index]:
     idx = index(topo)
     return {
         LINKS: link_rows(topo, idx),
         VLANS: vlan_rows(topo, idx),
         NETWORKS: network_rows(topo),
-        ENDPOINTS: endpoint_rows(topo, (prev or {}).get(ENDPOINTS)),
+        ENDPOINTS: endpoint_rows(topo),
     }, idx
 
 

@@ -88,20 +88,3 @@ def test_tui_imports_no_pyroute2_or_docker():
             "print(bad); sys.exit(1 if bad else 0)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stdout + out.stderr
-
-
-def test_unchanged_endpoint_rows_are_reused(ctl):
-    import dataclasses
-
-    topo = ctl.topology()
-    first, _ = rows.build_rows(topo)
-    again, _ = rows.build_rows(topo, first)
-    assert all(a is b for a, b in zip(first[rows.ENDPOINTS], again[rows.ENDPOINTS]))
-    net = topo.networks[0]
-    ep = dataclasses.replace(net.endpoints[0], state="stopped")
-    changed = dataclasses.replace(topo, networks=(
-        dataclasses.replace(net, endpoints=(ep, *net.endpoints[1:])), *topo.networks[1:]))
-    third, _ = rows.build_rows(changed, again)
-    row = next(r for r in third[rows.ENDPOINTS] if r.key == f"endpoint:{ep.name}")
-    assert row.obj == ep and "stopped" in row.cells[5].plain
-    assert third[rows.ENDPOINTS] == rows.build_rows(changed)[0][rows.ENDPOINTS]
