@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
-from functools import cached_property
 
 from rich.text import Text
 
@@ -112,13 +111,8 @@ def is_parent_link(link: Link) -> bool:
 class Row:
     key: str
     cells: tuple[Text | str, ...]
-    hay: tuple[object, ...]  # the parts of the filter haystack, joined only when a filter is typed
+    haystack: str
     obj: object  # Link | Network | Endpoint
-
-    @cached_property
-    def haystack(self) -> str:
-        """Lower-case search text for the `/` filter (built on first use)."""
-        return _haystack(*self.hay)
 
 
 @dataclass(frozen=True)
@@ -171,7 +165,7 @@ def link_rows(topo: Topology, idx: Index) -> list[Row]:
             (Text(link.name, style="bold"), link.kind, state_text(link.state),
              str(link.mtu or "-"), link.mac or dash, addrs or dash,
              _count(len(vlans)), _count(nets_under.get(link.name, 0))),
-            (link.name, link.kind, link.state, link.mac, addrs),
+            _haystack(link.name, link.kind, link.state, link.mac, addrs),
             link))
     return rows
 
@@ -188,7 +182,7 @@ def vlan_rows(topo: Topology, idx: Index) -> list[Row]:
             (Text(link.name, style="bold"), link.parent_name or "?",
              str(link.vlan_id if link.vlan_id is not None else "?"), owner,
              state_text(link.state), _count(nets)),
-            (link.name, link.parent_name, link.vlan_id, owner.plain, link.state),
+            _haystack(link.name, link.parent_name, link.vlan_id, owner.plain, link.state),
             link))
     return rows
 
@@ -212,8 +206,8 @@ def network_rows(topo: Topology) -> list[Row]:
              parent_text, _dim_if_empty(subnets), gws,
              Text("yes", style="yellow") if s.internal else Text("no", style="dim"),
              _count(len(net.endpoints))),
-            (s.name, s.engine, s.host, s.mode, s.flag, parent, subnets, gws.plain,
-             "internal" if s.internal else ""),
+            _haystack(s.name, s.engine, s.host, s.mode, s.flag, parent, subnets, gws.plain,
+                      "internal" if s.internal else ""),
             net))
     return rows
 
@@ -226,7 +220,7 @@ def endpoint_rows(topo: Topology) -> list[Row]:
                 f"endpoint:{ep.name}",
                 (Text(ep.name, style="bold"), engine_text(ep.engine, ep.host), Text(ep.network),
                  _dim_if_empty(ep.ipv4 or ""), _dim_if_empty(ep.ipv6 or ""), state_text(ep.state)),
-                (ep.name, ep.engine, ep.network, ep.ipv4, ep.ipv6, ep.state),
+                _haystack(ep.name, ep.engine, ep.network, ep.ipv4, ep.ipv6, ep.state),
                 ep))
     return rows
 

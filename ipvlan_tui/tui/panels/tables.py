@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.coordinate import Coordinate
 from textual.widgets import DataTable, Static
 
 from ipvlan_tui.tui.rows import COLUMNS, EMPTY, TITLES, Row, filter_rows
@@ -30,24 +29,7 @@ class ResourceTable(DataTable):
         return self.items[i] if 0 <= i < len(self.items) else None
 
     def show(self, rows: list[Row]) -> None:
-        """Show these rows, keeping the cursor on the same key.
-
-        When the old rows' keys are a prefix of the new ones (an event changed or
-        appended a few rows), only the changed cells are updated and the new rows
-        appended; anything else (removals, reordering) replaces every row."""
-        old = self.items
-        n = len(old)
-        if n and len(rows) >= n and all(a.key == b.key for a, b in zip(old, rows)):
-            self.items = rows
-            for i in range(n):
-                before, after = old[i].cells, rows[i].cells
-                if before != after:
-                    for j, (x, y) in enumerate(zip(before, after)):
-                        if x != y:
-                            self.update_cell_at(Coordinate(i, j), y, update_width=True)
-            if len(rows) > n:
-                self.add_rows([r.cells for r in rows[n:]])
-            return
+        """Replace every row at once, keeping the cursor on the same key."""
         keep = self.current()
         keep_key = keep.key if keep else None
         self.clear()
