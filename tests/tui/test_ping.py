@@ -67,7 +67,8 @@ async def test_ping_pane_live_results_and_verdicts(ctl):
         # A bad target is refused with the reason.
         pane.query_one("#ping-target").value = "nowhere"
         await pilot.click("#ping-go")
-        assert "neither an endpoint" in text_of(pane.query_one("#ping-expect"))
+        await until(pilot, lambda: "neither an endpoint" in text_of(pane.query_one("#ping-expect")),
+                    what="the refusal")
 
 
 async def test_ping_matrix_for_a_network_and_all(ctl):
