@@ -12,7 +12,7 @@ import pytest
 pytestmark = pytest.mark.kernel
 
 SIZE = (160, 48)
-SLOW = 180.0  # the lab VM emulates its CPU: be patient, not flaky
+SLOW = 420.0  # the lab VM emulates its CPU (TCG): be patient, not flaky
 
 
 async def until(pilot, cond, what: str, timeout: float = SLOW) -> None:
