@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = netcmds.add_parser("rm", help="remove networks", allow_abbrev=False)
     _common(r, sub=True)
     r.add_argument("-f", "--force", action="store_true", help="also remove attached endpoints")
+    r.add_argument("--allow-host-cutoff", action="store_true",
+                   help="delete a parent ipvlan-tui made even though the host now uses it "
+                        "(its addresses, routes or links on it): this can cut the host off")
     r.add_argument("--dry-run", action="store_true")
     r.add_argument("names", nargs="+")
     ls = netcmds.add_parser("ls", help="list networks", allow_abbrev=False)
@@ -204,7 +207,8 @@ def cmd_network(args, out, err) -> int:
         return EXIT_OK
     if args.netcmd == "rm":
         return _remove_each(args, lambda name: ctl.remove_network(
-            name, force=args.force, dry_run=args.dry_run), out, err)
+            name, force=args.force, dry_run=args.dry_run,
+            allow_host_cutoff=args.allow_host_cutoff), out, err)
     if args.netcmd == "ls":
         nets = ctl.networks()
         if args.json:
@@ -277,6 +281,8 @@ def _remove_each(args, remove, out, err) -> int:
             print(f"error: {exc}", file=err)
             code = EXIT_BAD
             continue
+        for w in getattr(result, "warnings", ()):
+            print(f"warning: {w}", file=err)
         if args.dry_run:
             _print_plan(result, out)
         else:

@@ -18,7 +18,7 @@ from typing import Callable, Iterable, Sequence
 from ipvlan_tui import ipam, spec as specmod
 from ipvlan_tui.engines import hostsfile
 from ipvlan_tui.engines.base import KernelBackend
-from ipvlan_tui.errors import EngineError, ValidationError
+from ipvlan_tui.errors import EngineError, HostLinkInUse, ValidationError
 from ipvlan_tui.model import (
     ENDPOINT_IFNAME,
     ENGINE_DOCKER,
@@ -328,11 +328,76 @@ class Controller:
         idx = self.kernel.link_index(row["name"], row["netns"])
         return idx is not None and (row["ifindex"] is None or row["ifindex"] == idx)
 
-    def plan_network_remove(self, name: str, force: bool = False) -> tuple[NetworkSpec, Plan]:
+    def host_use(self, link: str, inventory: Inventory | None = None) -> list[str]:
+        """What the host would lose with its link `link`: the host's addresses on it,
+        routes through it, links on top of it that ipvlan-tui did not make. [] = nothing.
+
+        A parent ipvlan-tui made can be taken over by the host later (an address
+        or the default route put on eth0.20 by hand); deleting it then could cut
+        the host off. IPv6 link-local addresses are the kernel's own, not a use.
+        """
+        inv = inventory or self.kernel.inventory()
+        me = inv.by_name(link)
+        if me is None:
+            return []
+        reasons: list[str] = []
+        if link == "lo":
+            reasons.append("it is the host's loopback link")
+        addrs = [a for a in me.addresses if not a.lower().startswith("fe80:")]
+        if addrs:
+            reasons.append("the host's address" + ("es " if len(addrs) > 1 else " ") + ", ".join(addrs))
+        reader = getattr(self.kernel, "host_routes_by_link", None)
+        try:
+            routes = reader().get(link, ()) if reader is not None else ()
+        except EngineError as exc:
+            routes = (f"(the host's routes could not be read: {exc})",)
+        if routes:
+            reasons.append("the host's route" + ("s " if len(routes) > 1 else " ") + "; ".join(routes))
+        owned_ns = {r["name"] for r in self.store.owned("netns")}
+        owned = {(r["name"], r["netns"]) for r in self.store.owned("link")}
+        for child in inv.children_of(link):
+            if child.netns in owned_ns or (child.name, child.netns) in owned:
+                continue
+            where = f" in namespace {child.netns}" if child.netns else ""
+            reasons.append(f"{child.kind} link {child.name}{where} on top of it (not made by "
+                           f"ipvlan-tui; it would go with it)")
+        return reasons
+
+    def _check_host_links(self, name: str, rows: list[dict], allow_host_cutoff: bool) -> list[str]:
+        """Refuse (HostLinkInUse) to delete links we made for `name` that the host now uses.
+
+        With allow_host_cutoff the risk was confirmed: returns the warnings to show."""
+        if not rows:
+            return []
+        inv = self.kernel.inventory()
+        warnings = []
+        for row in rows:
+            if row["netns"] or not self._owned_link_is_ours(row):
+                continue  # gone, or a namesake: it is left alone anyway
+            reasons = self.host_use(row["name"], inv)
+            if not reasons:
+                continue
+            if not allow_host_cutoff:
+                raise HostLinkInUse(
+                    "network", name,
+                    f"{row['name']} (made by ipvlan-tui for it) is now used by the host: "
+                    + "; ".join(reasons) + f"; deleting {row['name']} could cut the host off",
+                    f"move those off {row['name']} first, or pass --allow-host-cutoff "
+                    f"to delete it anyway")
+            warnings.append(f"deleting {row['name']} although the host uses it ("
+                            + "; ".join(reasons) + "): --allow-host-cutoff")
+        return warnings
+
+    def plan_network_remove(self, name: str, force: bool = False,
+                            allow_host_cutoff: bool = False) -> tuple[NetworkSpec, Plan]:
+        return self._plan_network_remove(name, force, allow_host_cutoff)[:2]
+
+    def _plan_network_remove(self, name: str, force: bool,
+                             allow_host_cutoff: bool) -> tuple[NetworkSpec, Plan, list[str]]:
         found = self.store.network(name)
         if found is None:
             if self.docker is not None and self.docker.has_network(name):
-                return self.docker.plan_network_remove(name, force)
+                return (*self.docker.plan_network_remove(name, force), [])
             raise ValidationError("network", name, "no such network",
                                   "see `ipvlan-tui network ls` for the names")
         spec, _ = found
@@ -343,34 +408,49 @@ class Controller:
                 "network", name,
                 f"{len(eps)} endpoint(s) still attached: " + ", ".join(e.name for e in eps),
                 "remove them first (`ipvlan-tui rm NAME`) or pass --force")
-        steps.append(Step(f"mark network {name} removing", f"# store: network {name} removing",
-                          do=lambda: self.store.set_network_state(name, "removing"),
+        rows = [r for r in self.store.owned("link") if r["network"] == name and not r["endpoint"]]
+        warnings = self._check_host_links(name, rows, allow_host_cutoff)
+
+        def mark():
+            # Checked again when it runs: the host may have taken the link since the plan.
+            self._check_host_links(name, rows, allow_host_cutoff)
+            self.store.set_network_state(name, "removing")
+
+        steps.append(Step(f"mark network {name} removing"
+                          + (f" (after checking the host does not use "
+                             f"{', '.join(r['name'] for r in rows)})" if rows else ""),
+                          f"# store: network {name} removing", do=mark,
                           undo=lambda: self.store.set_network_state(name, "ready")))
         for ep in eps:
             steps.extend(self._endpoint_remove_steps(ep))
-        for row in self.store.owned("link"):
-            if row["network"] != name or row["endpoint"]:
-                continue
+        for row in rows:
             def drop(r=row):
                 if self._owned_link_is_ours(r):
+                    self._check_host_links(name, [r], allow_host_cutoff)  # one last look
                     self.kernel.delete_link(r["name"], r["netns"])
                 self.store.disown("link", r["name"], r["netns"])
-            steps.append(Step(f"delete {row['name']} (made by ipvlan-tui for {name})",
+            risk = next((w for w in warnings if w.startswith(f"deleting {row['name']} ")), "")
+            steps.append(Step(f"delete {row['name']} (made by ipvlan-tui for {name})"
+                              + (f"; WARNING: {risk}" if risk else ""),
                               f"ip link del {row['name']}", do=drop))
         def forget():
             self.store.delete_network(name)
             hostsfile.remove_network(self._hosts_dir, name)
 
         steps.append(Step(f"forget network {name}", f"# store: forget network {name}", do=forget))
-        return spec, Plan(f"network rm {name}", steps)
+        return spec, Plan(f"network rm {name}", steps), warnings
 
     def remove_network(self, name: str, *, force: bool = False, dry_run: bool = False,
-                       on_progress: ProgressFn | None = None) -> OpResult:
-        spec, plan = self.plan_network_remove(name, force)
+                       on_progress: ProgressFn | None = None,
+                       allow_host_cutoff: bool = False) -> OpResult:
+        """Remove a network and the links made for it. A link the host has taken
+        over since (addresses, routes, links on it) is refused (HostLinkInUse)
+        unless allow_host_cutoff confirms that risk."""
+        spec, plan, warnings = self._plan_network_remove(name, force, allow_host_cutoff)
         if not dry_run:
             self._require_change()
         self._run_plan(f"network rm {name}", plan, dry_run, on_progress)
-        return OpResult(plan=plan, dry_run=dry_run, network=spec)
+        return OpResult(plan=plan, dry_run=dry_run, network=spec, warnings=tuple(warnings))
 
     # -------------------------------------------------------------- endpoints
     def _docker(self):
@@ -556,17 +636,30 @@ class Controller:
         hostsfile.remove(self.hosts_root, ep.name)
         self.store.delete_endpoint(ep.name)
 
-    def _purge_network(self, name: str) -> None:
-        """Remove a network's endpoints, the links we made for it (if still ours) and rows."""
+    def _purge_network(self, name: str) -> list[str]:
+        """Remove a network's endpoints, the links we made for it (if still ours) and rows.
+
+        A link the host has taken over since is left in place (never cut the
+        host off unasked); returns what was left that way, said plainly."""
+        left = []
         for ep, _ in self.store.endpoints(name):
             self._purge_endpoint(ep)
+        inv = None
         for row in self.store.owned("link"):
             if row["network"] == name and not row["endpoint"]:
                 if self._owned_link_is_ours(row):
-                    self.kernel.delete_link(row["name"], row["netns"])
+                    inv = inv or self.kernel.inventory()
+                    reasons = [] if row["netns"] else self.host_use(row["name"], inv)
+                    if reasons:
+                        left.append(f"link {row['name']} (made by ipvlan-tui for {name}) left in "
+                                    f"place: the host uses it ({'; '.join(reasons)}); delete it "
+                                    f"with `ip link del {row['name']}` once the host no longer needs it")
+                    else:
+                        self.kernel.delete_link(row["name"], row["netns"])
                 self.store.disown("link", row["name"], row["netns"])
         self.store.delete_network(name)
         hostsfile.remove_network(self._hosts_dir, name)
+        return left
 
     def plan_endpoint_remove(self, name: str) -> tuple[Endpoint, Plan]:
         ep = self.store.endpoint(name)
@@ -624,7 +717,7 @@ class Controller:
                 continue
             (rolled if st == "creating" else finished).append(f"network {name}")
             if not dry_run:
-                self._purge_network(name)
+                orphans.extend(self._purge_network(name))
         # 3. Ready networks: re-create missing parents we own.
         for name, (spec, st) in networks.items():
             if st != "ready" or spec.parent is None:

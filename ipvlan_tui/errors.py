@@ -95,3 +95,9 @@ class PlanFailed(IpvlanTuiError):
         if self.undo_failures:
             text += "; could NOT undo: " + "; ".join(self.undo_failures)
         return text
+
+
+class HostLinkInUse(ValidationError):
+    """A link ipvlan-tui made is now used by the host (its addresses, routes or
+    links on top of it): deleting it could cut the host off. Refused unless the
+    caller confirms that risk explicitly (`--allow-host-cutoff`)."""

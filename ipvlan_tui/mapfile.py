@@ -50,7 +50,7 @@ from typing import Callable, Sequence
 from netaddr import IPNetwork
 
 from ipvlan_tui import ipam, spec as specmod
-from ipvlan_tui.errors import EngineError, PlanFailed, ValidationError, ValidationErrors
+from ipvlan_tui.errors import EngineError, HostLinkInUse, PlanFailed, ValidationError, ValidationErrors
 from ipvlan_tui.model import (
     DEFAULT_FLAG,
     DEFAULT_MODE,
@@ -1090,7 +1090,13 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
         elif not c.owned:
             left.append(f"{c.subject} {c.network}: extra but not made by ipvlan-tui; never pruned")
         else:
-            steps = list(ctl.plan_network_remove(c.network, force=True)[1].steps)
+            try:
+                steps = list(ctl.plan_network_remove(c.network, force=True)[1].steps)
+            except HostLinkInUse as exc:  # never prune what would cut the host off
+                left.append(f"network {c.network}: extra, but not pruned: {exc.problem}; "
+                            f"`ipvlan-tui network rm --force --allow-host-cutoff {c.network}` "
+                            "removes it anyway")
+                continue
             if c.network in live:
                 freed.update(live[c.network].created_links)
             units.append(Unit(f"remove network {c.network}", steps,

@@ -27,6 +27,7 @@ class FakeKernel:
         self._next_index = 1
         self._events: list[dict] = []
         self.host_routes = tuple(host_routes)
+        self.route_links: dict[str, tuple[str, ...]] = {}  # host routes someone set up, by link
         self.drivers = {"ipvlan": True, "8021q": True, "dummy": True}
         self.calls: list[str] = []  # what was asked, in order (tests read it)
         for link in links:
@@ -50,7 +51,7 @@ class FakeKernel:
                      parent_name="eth0", vlan_id=40, admin_up=True),
             ],
             host_routes=("192.168.1.0/24", "0.0.0.0/0"),
-        )
+        ).with_route("eth0", "default via 192.168.1.1")
 
     # ---- helpers -------------------------------------------------------------
     def _emit(self, kind: str, name: str, netns: str = "") -> None:
@@ -98,6 +99,22 @@ class FakeKernel:
     def probe_drivers(self) -> dict[str, bool]:
         return dict(self.drivers)
 
+    def host_routes_by_link(self) -> dict[str, tuple[str, ...]]:
+        with self._lock:
+            return {k: v for k, v in self.route_links.items() if ("", k) in self._links}
+
+    def with_route(self, link: str, route: str) -> "FakeKernel":
+        """A host route through `link` ("default via 192.168.1.1"), as `ip route add` would."""
+        with self._lock:
+            self.route_links[link] = self.route_links.get(link, ()) + (route,)
+        return self
+
+    def add_address(self, name: str, cidr: str, netns: str = "") -> None:
+        """`ip addr add CIDR dev NAME`, as someone else would do it."""
+        with self._lock:
+            link = self._get(name, netns)
+            self._links[(netns, name)] = replace(link, addresses=link.addresses + (cidr,))
+
     def routes(self, netns: str) -> tuple[Route, ...]:
         return self._routes.get(netns, ())
 
@@ -132,6 +149,7 @@ class FakeKernel:
             del self._links[(netns, name)]
             # Children on the same host die with their parent, as in the kernel.
             if not netns:
+                self.route_links.pop(name, None)  # its routes go with it
                 for key, child in list(self._links.items()):
                     if child.parent_ifindex == link.ifindex and child.parent_name == name:
                         del self._links[key]

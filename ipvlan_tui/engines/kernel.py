@@ -24,6 +24,7 @@ import asyncio
 import errno
 import ipaddress
 import os
+import socket
 import threading
 import uuid
 from collections import OrderedDict
@@ -405,6 +406,31 @@ class KernelEngine:
 
     def link_exists(self, name: str, netns: str = "") -> bool:
         return self.link_index(name, netns) is not None
+
+    def host_routes_by_link(self) -> dict[str, tuple[str, ...]]:
+        """Routes of the host's main table that someone set up (not the kernel's
+        own routes for an address), by outgoing link: what the host loses with
+        that link, e.g. {"eth0": ("default via 192.168.1.1",)}."""
+
+        def do(ipr: IPRoute) -> dict[str, tuple[str, ...]]:
+            names = {int(m["index"]): m.get_attr("IFLA_IFNAME") for m in ipr.get_links()}
+            out: dict[str, list[str]] = {}
+            for family in (socket.AF_INET, socket.AF_INET6):
+                for r in ipr.route("dump", family=family):
+                    table = r.get_attr("RTA_TABLE") or r["table"]
+                    if table != 254 or r["proto"] == 2 or r["type"] != 1:  # main, not proto kernel, unicast
+                        continue
+                    dst = f"{r.get_attr('RTA_DST')}/{r['dst_len']}" if r["dst_len"] else "default"
+                    hops = [(r.get_attr("RTA_OIF"), r.get_attr("RTA_GATEWAY"))]
+                    if r.get_attr("RTA_MULTIPATH"):
+                        hops = [(h.get("oif"), dict(h.get("attrs", ())).get("RTA_GATEWAY"))
+                                for h in r.get_attr("RTA_MULTIPATH")]
+                    for oif, gateway in hops:
+                        if oif in names:
+                            out.setdefault(names[oif], []).append(dst + (f" via {gateway}" if gateway else ""))
+            return {name: tuple(routes) for name, routes in out.items()}
+
+        return self._run("", "reading the host's routes", do)
 
     def set_up(self, name: str, netns: str = "") -> None:
         def do(ipr: IPRoute) -> None:
