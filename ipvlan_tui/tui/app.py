@@ -57,6 +57,7 @@ class IpvlanApp(App[int]):
         Binding("question_mark", "help", "Help"),
         Binding("n", "new_network", "New net"),
         Binding("a", "attach", "Attach"),
+        Binding("M", "apply_map", "Map"),
         Binding("d", "delete", "Delete"),
         Binding("x", "detach", "Detach", show=False),
         Binding("p", "ping", "Ping"),
@@ -520,6 +521,10 @@ class IpvlanApp(App[int]):
             obj.network if isinstance(obj, Endpoint) else None)
         self.push_screen(AttachScreen(self.controller, self.topology, network), self._after_change)
 
+    def action_apply_map(self) -> None:
+        from ipvlan_tui.tui.mapscreen import MapApplyScreen
+        self.push_screen(MapApplyScreen(self.controller, self.caps), self._after_change)
+
     def action_detach(self) -> None:
         obj = self.selected()
         if not isinstance(obj, Endpoint):
@@ -600,6 +605,7 @@ class IpvlanApp(App[int]):
         entries = [
             ("New network", "the creation wizard (n)", "new_network"),
             ("Attach endpoint", "attach a namespace or container to a network (a)", "attach"),
+            ("Apply map file", "a map file's diff and plan, then apply it (M)", "apply_map"),
             ("Delete selected", "remove the selected network or endpoint, after a confirmation (d)",
              "delete"),
             ("Detach endpoint", "remove the selected endpoint (x)", "detach"),

@@ -15,6 +15,7 @@ KEYS = [
     ("5 6 7 8", "jump to Detail, Topology, Ping, Log"),
     ("n", "new network (the wizard)"),
     ("a", "attach an endpoint to a network"),
+    ("M", "apply a map file: its diff and plan first, then the progress"),
     ("d", "delete the selected network or endpoint (asks first, lists every step)"),
     ("x", "detach (delete) the selected endpoint"),
     ("p", "ping from the selected endpoint (matrix: m in the ping pane)"),
