@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -60,6 +61,13 @@ FLAGS_API = (1, 42)
 
 EVENT_ACTIONS = ("create", "destroy", "connect", "disconnect", "start", "die")
 
+# The daemon stopping must not freeze a caller: reachability is checked with a
+# short timeout, and once it is known to be down, reads fail at once (one new
+# probe per DOWN_RECHECK_S) instead of each waiting for its own timeout.
+PROBE_TIMEOUT = 10.0  # seconds; a loaded TCG lab VM answers /_ping well within this
+DOWN_RECHECK_S = 1.0
+RECONNECT_S = 1.0  # events(): how often to look for the daemon again
+
 _CONTAINER_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9_.-]+")  # Docker's rule: 2 characters at least
 _VLAN_NAME = re.compile(r"(.+)\.([0-9]{1,4})")
 _PARENT_IN_USE = re.compile(r"network (di-[0-9a-f]{12}) is already using parent interface (\S+)")
@@ -99,10 +107,27 @@ def explain(exc: BaseException, doing: str = "") -> EngineError:
     return EngineError(prefix + text, hint=hint)
 
 
+class DockerUnreachable(EngineError):
+    """The daemon cannot be reached (stopped, socket gone, no permission): nothing
+    can be known about it until it is back, so this is never "no such network"."""
+
+
+# Connection failures after which a request may have reached the daemon (it went
+# away while answering): what was asked may or may not have been done.
+_MAYBE_DONE = ("connection aborted", "remotedisconnected", "connection reset", "broken pipe",
+               "read timed out", "response ended prematurely", "incompleteread")
+
+
+def _maybe_done(exc: BaseException) -> bool:
+    return any(k in " ".join(str(exc).split()).lower() for k in _MAYBE_DONE)
+
+
 def _reachability_reason(exc: BaseException, where: str) -> str:
     """Why the daemon cannot be used, in one line (status())."""
     text = " ".join(str(exc).split())
     low = text.lower()
+    if _maybe_done(exc) and "timed out" not in low:
+        return f"Docker daemon unreachable at {where}: it closed the connection (did it stop?)"
     if "permission denied" in low or isinstance(exc, PermissionError):
         return f"permission denied on the Docker socket {where} (run as root or join the docker group)"
     if "no such file" in low or "filenotfounderror" in low:
@@ -225,13 +250,17 @@ class DockerEngine:
     """ipvlan networks and containers on one Docker daemon."""
 
     def __init__(self, base_url: str | None = None, host_label: str = "", *,
-                 default_image: str = DEFAULT_IMAGE, timeout: int = 120) -> None:
+                 default_image: str = DEFAULT_IMAGE, timeout: int = 120,
+                 probe_timeout: float = PROBE_TIMEOUT) -> None:
         self.base_url = base_url
         self.host_label = host_label
         self.default_image = default_image
         self.timeout = timeout
+        self.probe_timeout = min(probe_timeout, timeout)
         self._client = None
         self._lock = threading.Lock()
+        self._down: str | None = None  # why the daemon was unreachable at the last try
+        self._down_at = 0.0
         self.last_created: dict[str, str] = {}  # network name -> id, set by a create plan
 
     # ------------------------------------------------------------ connection
@@ -240,23 +269,52 @@ class DockerEngine:
         return self.base_url or "the default Docker socket (DOCKER_HOST or /var/run/docker.sock)"
 
     def client(self):
-        """The SDK client, made on first use (the constructor already talks to the daemon)."""
+        """The SDK client, made on first use (the constructor already talks to the daemon:
+        it asks for the API version, so it gets the short probe timeout)."""
         with self._lock:
             if self._client is None:
                 import docker
 
                 try:
                     if self.base_url:
-                        self._client = docker.DockerClient(base_url=self.base_url, timeout=self.timeout)
+                        client = docker.DockerClient(base_url=self.base_url, timeout=self.probe_timeout)
                     else:
-                        self._client = docker.DockerClient.from_env(timeout=self.timeout)
+                        client = docker.DockerClient.from_env(timeout=self.probe_timeout)
                 except Exception as exc:  # noqa: BLE001 - DockerException, OSError, requests errors
-                    raise EngineError(_reachability_reason(exc, self.where)) from exc
+                    raise self._mark_down(_reachability_reason(exc, self.where)) from exc
+                client.api.timeout = self.timeout
+                self._client = client
             return self._client
 
     @property
     def api(self):
+        if self._down is not None:  # known down: fail fast, look again now and then
+            if time.monotonic() - self._down_at < DOWN_RECHECK_S:
+                raise DockerUnreachable(self._down, hint="netns networks and endpoints keep working")
+            self._probe()
         return self.client().api
+
+    def _mark_down(self, reason: str) -> DockerUnreachable:
+        self._down, self._down_at = reason, time.monotonic()
+        return DockerUnreachable(reason, hint="netns networks and endpoints keep working")
+
+    def _probe(self) -> None:
+        """GET /_ping with the short timeout; clears or sets the down state."""
+        try:
+            api = self.client().api
+            res = api.get(api._url("/_ping"), timeout=self.probe_timeout)
+            res.raise_for_status()
+        except DockerUnreachable:
+            raise
+        except Exception as exc:  # noqa: BLE001 - requests/urllib3/OS errors alike
+            self.close()  # a new client (and API version check) once it is back
+            raise self._mark_down(_reachability_reason(exc, self.where)) from exc
+        self._down = None
+
+    @property
+    def reachable(self) -> bool:
+        """What the last contact said (no I/O)."""
+        return self._down is None
 
     def close(self) -> None:
         with self._lock:
@@ -267,18 +325,33 @@ class DockerEngine:
                     self._client = None
 
     def status(self) -> str:
-        """"ok", or one line saying why the daemon cannot be used."""
+        """"ok", or one line saying why the daemon cannot be used (at most probe_timeout s)."""
+        if self._down is not None and time.monotonic() - self._down_at < DOWN_RECHECK_S:
+            return self._down
         try:
-            self.api.ping()
+            self._probe()
         except EngineError as exc:
             return exc.message
-        except Exception as exc:  # noqa: BLE001
-            self.close()
-            return _reachability_reason(exc, self.where)
         return "ok"
 
     def api_version(self) -> tuple[int, int]:
         return _api_tuple(self.api.api_version)
+
+    def _unreachable(self, exc: BaseException, doing: str = "") -> DockerUnreachable:
+        """A connection failure as DockerUnreachable (and the engine marked down). When the
+        request may have reached the daemon before it went away, the message says so."""
+        reason = _reachability_reason(exc, self.where)
+        self._mark_down(reason)
+        if doing and _maybe_done(exc):
+            return DockerUnreachable(f"{reason}, while trying to {doing}: whether it was done "
+                                     "is unknown until the daemon is back",
+                                     hint="check with `ipvlan-tui network ls` / `ipvlan-tui ps` "
+                                          "once dockerd runs again")
+        if doing:
+            return DockerUnreachable(f"{reason}; not done: {doing}",
+                                     hint="start dockerd and retry; netns networks and endpoints "
+                                          "keep working")
+        return DockerUnreachable(reason, hint="netns networks and endpoints keep working")
 
     def _call(self, doing: str, fn: Callable[[], Any]) -> Any:
         import docker.errors as derr
@@ -289,8 +362,8 @@ class DockerEngine:
             raise
         except derr.DockerException as exc:
             raise self._explain(exc, doing) from exc
-        except OSError as exc:
-            raise EngineError(_reachability_reason(exc, self.where)) from exc
+        except OSError as exc:  # requests' ConnectionError and friends are OSErrors
+            raise self._unreachable(exc, doing) from exc
 
     def _explain(self, exc: BaseException, doing: str) -> EngineError:
         err = explain(exc, doing)
@@ -324,6 +397,8 @@ class DockerEngine:
             return None
         except derr.DockerException as exc:
             raise self._explain(exc, f"inspect network {name}") from exc
+        except OSError as exc:
+            raise self._unreachable(exc) from exc
         if info.get("Driver") != DRIVER:
             return None
         return info
@@ -367,6 +442,8 @@ class DockerEngine:
             return int(self.api.inspect_container(container["Id"])["State"].get("Pid") or 0)
         except (derr.DockerException, KeyError, TypeError, ValueError):
             return 0
+        except OSError as exc:  # gone mid-listing: no half-read listing
+            raise self._unreachable(exc) from exc
 
     def _endpoint(self, c: dict, nname: str, ninfo: dict, pid: int) -> Endpoint:
         names = c.get("Names") or [c.get("Id", "")[:12]]
@@ -379,17 +456,30 @@ class DockerEngine:
                         state=c.get("State") or "unknown", container_id=c.get("Id"))
 
     def has_network(self, name: str) -> bool:
+        """An ipvlan network by that name on the daemon. Raises DockerUnreachable when the
+        daemon cannot be asked: "no such network" would be a guess, and a wrong one when
+        the network is there and dockerd merely stopped."""
         try:
             return self._inspect_network(name) is not None
+        except DockerUnreachable as exc:
+            raise self._cannot_tell(exc, f"whether network {name} is on Docker") from exc
         except EngineError:
             return False
 
     def has_container(self, name: str) -> bool:
-        """A container by that name (or id) that is attached to an ipvlan network."""
+        """A container by that name (or id) that is attached to an ipvlan network
+        (DockerUnreachable when the daemon cannot be asked, as has_network)."""
         try:
             return self._container_on_ipvlan(name) is not None
-        except EngineError:  # daemon unreachable: nothing of ours there
+        except DockerUnreachable as exc:
+            raise self._cannot_tell(exc, f"whether {name} is a Docker container") from exc
+        except EngineError:
             return False
+
+    @staticmethod
+    def _cannot_tell(exc: DockerUnreachable, what: str) -> DockerUnreachable:
+        return DockerUnreachable(f"{exc.message}; cannot tell {what}",
+                                 hint="start dockerd and retry; netns networks and endpoints keep working")
 
     def exec_argv(self, name: str, argv: Sequence[str]) -> list[str]:
         """The argument list that runs argv inside container `name` (`docker exec`)."""
@@ -407,8 +497,8 @@ class DockerEngine:
             return None
         except derr.DockerException:
             return None
-        except OSError:
-            return None
+        except OSError as exc:
+            raise self._unreachable(exc) from exc
         nets = ((info.get("NetworkSettings") or {}).get("Networks") or {})
         ids = {n["Id"] for n in self._ipvlan_networks_raw()}
         if any(v.get("NetworkID") in ids for v in nets.values()):
@@ -577,6 +667,8 @@ class DockerEngine:
             return False
         except derr.DockerException as exc:
             raise self._explain(exc, f"inspect image {image}") from exc
+        except OSError as exc:
+            raise self._unreachable(exc) from exc
 
     def plan_run(self, req: EndpointRequest) -> tuple[Endpoint, Plan]:
         """`docker run -itd --net NET --ip A --ip6 B --name NAME IMAGE CMD` as a plan."""
@@ -670,6 +762,8 @@ class DockerEngine:
                                   "see `docker ps -a` for the names") from None
         except derr.DockerException as exc:
             raise self._explain(exc, f"inspect {container}") from exc
+        except OSError as exc:
+            raise self._unreachable(exc) from exc
         nets = ((info.get("NetworkSettings") or {}).get("Networks") or {})
         if any(v.get("NetworkID") == spec.network_id for v in nets.values()):
             raise ValidationError("container", container, f"is already connected to {spec.name}",
@@ -737,46 +831,107 @@ class DockerEngine:
         return ep, Plan(f"network disconnect {net.spec.name} {ep.name}", [step])
 
     # ------------------------------------------------------------ events
+    def _daemon_event(self, action: str, reason: str = "") -> dict:
+        """The daemon itself went away ("down", reason in name) or came back ("up")."""
+        return {"engine": ENGINE_DOCKER, "host": self.host_label, "type": "daemon", "action": action,
+                "id": "", "name": reason, "network": None, "container": None, "time": time.time(),
+                "raw": {}}
+
     def events(self, callback: Callable[[dict], None], stop: Callable[[], bool],
-               poll: float = 0.5) -> None:
+               poll: float = 0.5, *, reconnect: bool = True, retry: float = RECONNECT_S) -> None:
         """Block (in a worker thread) calling callback(event) per Docker change until stop().
 
         Events: network create/destroy/connect/disconnect of ipvlan networks,
         container start/die. Each is a dict: engine, host, type, action, id,
         name, network (network events), container (connect/disconnect: its id),
         time, raw (Docker's own event).
+
+        The daemon is an event source too: when the stream breaks or cannot be
+        opened, {"type": "daemon", "action": "down", "name": why} (once); with
+        `reconnect` (the default) the daemon is looked for again every `retry`
+        seconds and, once it answers, {"type": "daemon", "action": "up"} comes
+        before its events: what happened meanwhile is not replayed, so the
+        consumer re-reads everything then. Without `reconnect`, a broken stream
+        raises EngineError (a clean end returns).
         """
         filters = {"type": ["network", "container"], "event": list(EVENT_ACTIONS)}
-        stream = self._call("watch events", lambda: self.api.events(decode=True, filters=filters))
+        current: dict[str, Any] = {}
         done = threading.Event()
 
-        def closer() -> None:
+        def closer() -> None:  # a blocked read only ends when its stream is closed
             while not done.wait(poll):
                 if stop():
-                    try:
-                        stream.close()
-                    except Exception:  # noqa: BLE001 - closing a dead stream
-                        pass
+                    stream = current.get("stream")
+                    if stream is not None:
+                        try:
+                            stream.close()
+                        except Exception:  # noqa: BLE001 - closing a dead stream
+                            pass
                     return
 
         watcher = threading.Thread(target=closer, name="docker-events-stop", daemon=True)
         watcher.start()
+        down = False
+        try:
+            while not stop():
+                try:
+                    stream = self._call("watch events", lambda: self.api.events(decode=True, filters=filters))
+                except EngineError as exc:
+                    if not reconnect:
+                        raise
+                    if not down:
+                        down = True
+                        callback(self._daemon_event("down", exc.message))
+                    if done.wait(retry) or stop():
+                        break
+                    continue
+                current["stream"] = stream
+                if down:
+                    down = False
+                    callback(self._daemon_event("up"))
+                broke = self._follow(stream, callback, stop)
+                current.pop("stream", None)
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+                if stop():
+                    break
+                if not reconnect:
+                    if broke:
+                        raise EngineError(f"Docker event stream ended: {broke}")
+                    return
+                # The stream ended under us: dockerd stopped (or restarted). Say so, and
+                # make sure the next call probes instead of trusting the old connection.
+                status = self.status()
+                reason = status if status != "ok" else f"Docker event stream ended: {broke or 'closed'}"
+                if status == "ok":
+                    self.close()
+                down = True
+                callback(self._daemon_event("down", reason))
+                if done.wait(retry):
+                    break
+        finally:
+            done.set()
+            stream = current.pop("stream", None)
+            if stream is not None:
+                try:
+                    stream.close()
+                except Exception:  # noqa: BLE001
+                    pass
+
+    def _follow(self, stream, callback: Callable[[dict], None], stop: Callable[[], bool]) -> str:
+        """Hand over the stream's events until it ends: "" for a clean end, else why it broke."""
         try:
             for raw in stream:
                 if stop():
-                    break
+                    return ""
                 ev = normalize_event(raw, self.host_label)
                 if ev is not None:
                     callback(ev)
-        except Exception as exc:  # noqa: BLE001 - a closed stream ends the loop quietly
-            if not stop():
-                raise EngineError(f"Docker event stream ended: {exc}") from exc
-        finally:
-            done.set()
-            try:
-                stream.close()
-            except Exception:  # noqa: BLE001
-                pass
+        except Exception as exc:  # noqa: BLE001 - a closed or broken stream ends the loop
+            return " ".join(str(exc).split()) or type(exc).__name__
+        return ""
 
 
 def expected_routes(spec: NetworkSpec) -> str:
@@ -810,6 +965,6 @@ def normalize_event(raw: dict, host_label: str = "") -> dict | None:
     return None
 
 
-__all__ = ["DockerEngine", "DockerContext", "list_contexts", "engines_for", "explain",
+__all__ = ["DockerEngine", "DockerUnreachable", "DockerContext", "list_contexts", "engines_for", "explain",
            "spec_from_docker", "parent_plan_from_docker", "normalize_event", "LABEL_OWNER",
            "LABEL_PARENT_CREATED", "DOCKER_DUMMY_PREFIX"]

@@ -341,11 +341,89 @@ def test_one_character_container_names_are_refused_before_docker():
     assert info.value.field == "--name" and "2 characters" in info.value.problem
 
 
-def test_unreachable_daemon_has_nothing(tmp_path):
+def test_unreachable_daemon_cannot_tell_instead_of_no_such(tmp_path):
+    # "no such network" would be a guess: the network may be there, dockerd merely stopped.
     eng = dk.DockerEngine(f"unix://{tmp_path}/missing.sock", timeout=2)
-    assert eng.has_container("c1") is False and eng.has_network("n") is False
+    with pytest.raises(dk.DockerUnreachable, match="unreachable.*cannot tell whether c1"):
+        eng.has_container("c1")
+    with pytest.raises(dk.DockerUnreachable, match="cannot tell whether network n is on Docker"):
+        eng.has_network("n")
     with pytest.raises(EngineError, match="unreachable"):
         eng.networks()
+
+
+def test_known_down_fails_fast_and_probes_again(tmp_path, monkeypatch):
+    eng = dk.DockerEngine(f"unix://{tmp_path}/missing.sock", timeout=2)
+    assert eng.status() != "ok" and not eng.reachable
+    probes = []
+    monkeypatch.setattr(eng, "_probe", lambda: probes.append(1))
+    with pytest.raises(dk.DockerUnreachable):
+        eng.api  # within DOWN_RECHECK_S of the failure: no new attempt
+    assert probes == []
+    eng._down_at -= dk.DOWN_RECHECK_S
+    eng._client = type("C", (), {"api": "the api", "close": lambda self: None})()
+    assert eng.api == "the api" and probes == [1]
+
+
+def test_in_flight_connection_loss_says_the_outcome_is_unknown():
+    import requests
+
+    eng = dk.DockerEngine("unix:///nonexistent/docker.sock")
+    lost = requests.exceptions.ConnectionError(
+        "('Connection aborted.', RemoteDisconnected('Remote end closed connection without response'))")
+    with pytest.raises(dk.DockerUnreachable) as info:
+        eng._call("run web1", lambda: (_ for _ in ()).throw(lost))
+    assert "closed the connection" in info.value.message
+    assert "whether it was done is unknown" in info.value.message and not eng.reachable
+    refused = requests.exceptions.ConnectionError("[Errno 111] Connection refused")
+    with pytest.raises(dk.DockerUnreachable, match="connection refused; not done: run web1"):
+        eng._call("run web1", lambda: (_ for _ in ()).throw(refused))
+
+
+class _Stream:
+    def __init__(self, items, broken=None):
+        self.items, self.broken, self.closed = list(items), broken, False
+
+    def __iter__(self):
+        yield from self.items
+        if self.broken:
+            raise self.broken
+
+    def close(self):
+        self.closed = True
+
+
+def test_events_say_daemon_down_and_up_and_reconnect(monkeypatch):
+    import requests
+
+    eng = dk.DockerEngine("unix:///x", host_label="lab")
+    start = {"Type": "container", "Action": "start", "Actor": {"ID": "c1", "Attributes": {"name": "web"}}}
+    opened = []
+    plan = [_Stream([start], broken=requests.exceptions.ChunkedEncodingError("Connection broken")),
+            requests.exceptions.ConnectionError("[Errno 111] Connection refused"),
+            _Stream([start])]
+
+    class API:
+        def events(self, decode, filters):
+            item = plan.pop(0) if plan else _Stream([])
+            opened.append(item)
+            if isinstance(item, Exception):
+                raise item
+            return item
+
+    eng._client = type("C", (), {"api": API(), "close": lambda self: None})()
+    statuses = iter(["Docker daemon unreachable at x: connection refused"])
+    monkeypatch.setattr(eng, "status", lambda: next(statuses, "ok"))
+    monkeypatch.setattr(eng, "_probe", lambda: setattr(eng, "_down", None))
+    got = []
+    eng.events(got.append, lambda: len(got) >= 4, poll=0.01, retry=0.01)
+    assert [(e["type"], e["action"]) for e in got] == [
+        ("container", "start"), ("daemon", "down"), ("daemon", "up"), ("container", "start")]
+    assert "connection refused" in got[1]["name"] and got[1]["host"] == "lab"
+    assert all(s.closed for s in opened if isinstance(s, _Stream))
+    with pytest.raises(EngineError, match="event stream ended"):  # without reconnect: raised
+        plan[:] = [_Stream([], broken=requests.exceptions.ChunkedEncodingError("broken"))]
+        eng.events(got.append, lambda: False, poll=0.01, reconnect=False)
 
 
 def test_exec_argv():
