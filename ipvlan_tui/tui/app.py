@@ -88,6 +88,9 @@ class IpvlanApp(App[int]):
         self._refresh_pending = False
         self._coalesce_timer = None
         self._events_seen = 0
+        self.events_in = 0  # events handed over by the watchers (a storm: thousands)
+        self.event_posts = 0  # KernelChanged messages they turned into (a handful)
+        self._event_posted = threading.Event()  # one KernelChanged in flight at most
         self._stop_watch = threading.Event()
         self._live = "starting"
         self._fallback_timer = None
@@ -229,9 +232,19 @@ class IpvlanApp(App[int]):
     @work(thread=True, group="watch", exclusive=True)
     def _watch(self) -> None:
         self._live = "events"
+
+        def changed(ev: dict) -> None:
+            # A storm (thousands of links, an ENOBUFS resync) must not queue thousands of
+            # messages: one is in flight until _flush_events, whose refresh reads
+            # everything anyway; an event after that posts the next one.
+            self.events_in += 1
+            if not self._event_posted.is_set():
+                self._event_posted.set()
+                self.event_posts += 1
+                self.post_message(KernelChanged(ev))
+
         try:
-            actions.watch_events(self.controller, lambda ev: self.post_message(KernelChanged(ev)),
-                                 self._stop_watch.is_set)
+            actions.watch_events(self.controller, changed, self._stop_watch.is_set)
         except Exception as exc:  # noqa: BLE001 - no events: fall back to polling
             self.post_message(WatchStopped(f"{type(exc).__name__}: {exc}"))
             return
@@ -245,6 +258,7 @@ class IpvlanApp(App[int]):
 
     def _flush_events(self) -> None:
         self._coalesce_timer = None
+        self._event_posted.clear()  # events from now on are not covered by this refresh
         self.request_refresh()
 
     def on_watch_stopped(self, msg: WatchStopped) -> None:
@@ -322,7 +336,7 @@ class IpvlanApp(App[int]):
         show("banner-docker",
              None if docker in ("ok", "off") else
              f"⚠ Docker is unreachable ({docker}); Docker networks are not shown. "
-             "Everything else keeps working.")
+             "Everything else keeps working; the console reconnects when the daemon is back.")
         errors = "; ".join(topo.inventory.errors)
         show("banner-errors", f"⚠ partly read: {errors}" if errors else None)
 
