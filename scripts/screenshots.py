@@ -146,12 +146,73 @@ async def shoot(out: Path) -> list[Path]:
         await pilot.pause(0.2)
         await save(app, "help")
 
+    await shoot_map(save)
+
     ro = IpvlanApp(demo_controller(root=False), demo=True, watch=False)
     async with ro.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: ro.topology is not None)
         await pilot.pause(0.5)
         await save(ro, "read-only")
     return made
+
+
+# The driver docs' NetOps table as a map, on VLANs 110-130 of the demo's eth0 (eth0.10 is db_net's).
+NETOPS_MAP = """\
+version = 1
+[defaults]
+trunk = "eth0"
+
+[[networks]]
+name = "vlan110"
+vlan = 110
+subnets = [{ subnet = "172.16.80.0/24", gateway = "172.16.80.1" }]
+endpoints = [{ name = "web110", ip = "172.16.80.10" }]
+
+[[networks]]
+name = "vlan120"
+vlan = 120
+subnets = [{ subnet = "172.16.48.0/22", gateway = "172.16.50.1" }]
+
+[[networks]]
+name = "vlan130"
+vlan = 130
+subnets = [{ subnet = "10.1.0.0/16", gateway = "10.1.100.1" }]
+"""
+AS_SENT = NETOPS_MAP.replace("172.16.48.0/22", "172.16.50.0/22").replace("10.1.0.0/16", "10.1.100.0/16")
+
+
+async def shoot_map(save) -> None:
+    """The apply-map screen: a bad map, the diff and plan, the result. Paths are relative
+    (the files sit in a temporary working directory) so the pictures do not change."""
+    import os
+    tmp = Path(tempfile.mkdtemp(prefix="ipvlan-tui-map-"))
+    (tmp / "netops.toml").write_text(NETOPS_MAP)
+    (tmp / "netops-as-sent.toml").write_text(AS_SENT)
+    cwd = os.getcwd()
+    os.chdir(tmp)
+    try:
+        app = IpvlanApp(demo_controller(), demo=True, watch=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: app.topology is not None)
+            await pilot.pause(0.5)
+            await pilot.press("M")
+            await until(pilot, lambda: bool(app.screen.query("#map-path")))
+            scr = app.screen
+            scr.query_one("#map-path").value = "netops-as-sent.toml"
+            await until(pilot, lambda: scr.query_one("#map-problems").display)
+            await pilot.pause(0.3)
+            await save(app, "map-1-errors")
+            scr.query_one("#map-path").value = "netops.toml"
+            await until(pilot, lambda: not scr.query_one("#map-apply").disabled)
+            await pilot.pause(0.3)
+            await save(app, "map-2-plan")
+            await pilot.click("#map-apply")
+            await until(pilot, lambda: scr._applied is not None and not scr._busy
+                        and scr.why_not() == "nothing to do")
+            await pilot.pause(0.3)
+            await save(app, "map-3-applied")
+    finally:
+        os.chdir(cwd)
 
 
 def main(argv: list[str]) -> int:

@@ -82,7 +82,7 @@ def diff_text(pv: mapops.MapPreview) -> Text:
         if c.details:
             t.append(f"  {'; '.join(c.details)}", style="#8a9199")
         t.append("\n")
-    t.append(("in sync: " if d.in_sync else "not in sync: ") + d.summary() + "\n",
+    t.append(("in sync: " if d.in_sync else "not in sync: ") + d.summary(),
              style="green" if d.in_sync else "yellow")
     return t
 
@@ -104,24 +104,29 @@ class MapApplyScreen(ModalScreen[str | None]):
     BINDINGS = [Binding("escape", "close", "Close")]
 
     DEFAULT_CSS = """
-    #mapscreen {
-        width: 124;
-        height: 46;
-    }
     #map-options {
         height: auto;
         margin-top: 1;
     }
     #map-options Checkbox {
         width: auto;
-        margin-right: 2;
+        height: 1;
+        border: none;
+        padding: 0;
+        margin-right: 4;
+    }
+    #map-options Checkbox:focus {
+        text-style: bold;
+    }
+    #field-map-path .field-label {
+        margin-top: 0;
     }
     #map-body {
         height: 1fr;
         margin-top: 1;
         border-top: solid $panel-lighten-2;
     }
-    #map-status {
+    #map-status, #map-result {
         height: auto;
         padding: 1 0 0 0;
     }
@@ -165,16 +170,16 @@ class MapApplyScreen(ModalScreen[str | None]):
                             classes="field-label")
                 yield Input(value=self.initial_path, placeholder="e.g. netops.toml", id="map-path")
                 yield Static("", id="err-map-path", classes="field-error")
-            with Horizontal(classes="row", id="map-options"):
-                yield Checkbox("--prune: remove networks made by ipvlan-tui that the map lacks",
+            with Vertical(id="map-options"):
+                yield Checkbox("--prune    also remove the extras: networks made by ipvlan-tui that the map lacks",
                                id="map-prune")
-                yield Checkbox("--replace: re-create drifted networks", id="map-replace")
+                yield Checkbox("--replace  re-create drifted networks (same name, other subnet, mode, parent...)", id="map-replace")
             with VerticalScroll(id="map-body"):
+                yield Static(id="map-result")
                 yield Static(id="map-status")
                 yield Static(id="map-diff")
                 yield Static(id="map-problems")
                 yield Static(id="map-plan")
-                yield Static(id="map-result")
             with Horizontal(classes="buttons"):
                 yield Static(id="map-why", classes="muted")
                 yield Button("Check again", id="map-check")
@@ -182,6 +187,11 @@ class MapApplyScreen(ModalScreen[str | None]):
                 yield Button("Close", id="map-close")
 
     def on_mount(self) -> None:
+        # Wider and taller than the other dialogs (the app's .dialog rule wins over DEFAULT_CSS):
+        # diff lines are long. max-width/max-height (95%/92%) still fit it to small terminals.
+        dialog = self.query_one("#mapscreen")
+        dialog.styles.width = 124
+        dialog.styles.height = 46
         self.query_one("#map-path", Input).focus()
         for id_ in ("#map-diff", "#map-problems", "#map-result"):
             self.query_one(id_).display = False
@@ -417,7 +427,8 @@ class MapApplyScreen(ModalScreen[str | None]):
         box.display = True
         if msg.error is not None:
             err = msg.error
-            t = Text("\n✗ apply failed: ", style="bold red")
+            t = Text()
+            t.append("✗ apply failed: ", style="bold red")
             if isinstance(err, ValidationError):
                 t.append_text(problems_text(err.errors, self.preview.path if self.preview else "map"))
             elif isinstance(err, PlanFailed):
@@ -431,23 +442,24 @@ class MapApplyScreen(ModalScreen[str | None]):
             res = a.result
             self._changes += len(res.done)
             self._failures += len(res.failed)
+            t = Text()
             if a.changed_since_preview:
-                t = Text("\n⚠ the host changed since this plan was made; nothing was applied. "
+                t.append("⚠ the host changed since this plan was made; nothing was applied. "
                          "The new diff and plan are below: look, then Apply again.", style="bold yellow")
                 self._applied = None
             elif res.failed:
-                t = Text(f"\n✗ {len(res.done)} done, {len(res.failed)} failed (each failed one was "
+                t.append(f"✗ {len(res.done)} done, {len(res.failed)} failed (each failed one was "
                          "rolled back):\n", style="bold red")
                 for line in res.failed:
                     t.append(f"  ✗ {line}\n", style="red")
             elif res.nothing_to_do:
-                t = Text("\n✓ nothing to do: no change made", style="bold green")
+                t.append("✓ nothing to do: no change made", style="bold green")
             else:
                 src = self.preview.mapfile.source if self.preview and self.preview.mapfile else "the map"
-                t = Text(f"\n✓ applied {src}: {len(res.done)} change(s)", style="bold green")
+                t.append(f"✓ applied {src}: {len(res.done)} change(s)", style="bold green")
             if not a.changed_since_preview:
-                t.append("\nThe diff above is read again from the host. Close (Esc) to see the "
-                         "networks.", style="dim")
+                t.append("\nThe diff below is read again from the host; the progress is at the end. "
+                         "Close (Esc) to see the networks.", style="#8a9199")
             box.update(t)
         self.query_one("#map-close", Button).focus()
         self._check_soon(now=True)  # the diff as it is now: a second apply has nothing to do
