@@ -298,37 +298,83 @@ def dump_addrs(sock: socket.socket) -> list[tuple[int, str]]:
     return out
 
 
-def dump_main_routes(sock: socket.socket) -> list[str]:
-    """Destination CIDRs (canonical, "0.0.0.0/0" for a default) of the main table."""
-    seq = _request(sock, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, _RTMSG.pack(socket.AF_UNSPEC, 0, 0, 0, 0, 0, 0, 0, 0))
-    seen: dict[str, None] = {}
-    for mtype, buf, off, ln in _messages(sock, seq):
-        if mtype != RTM_NEWROUTE:
-            continue
-        family, dst_len, _s, _tos, table, _proto, _scope, rtype, _flags = _RTMSG.unpack_from(buf, off + 16)
-        if family not in (socket.AF_INET, socket.AF_INET6) or rtype not in _ROUTE_TYPES:
-            continue
-        dst = None
-        a = off + 28
-        end = off + ln
-        while a + 4 <= end:
-            alen, atype = _NLA.unpack_from(buf, a)
-            if alen < 4:
-                break
-            atype &= NLA_TYPE_MASK
-            if atype == RTA_TABLE:
-                table = _U32.unpack_from(buf, a + 4)[0]
-            elif atype == RTA_DST:
-                dst = buf[a + 4 : a + alen]
-            a += (alen + 3) & ~3
-        if table != RT_TABLE_MAIN:
-            continue
+SOL_NETLINK = 270
+NETLINK_GET_STRICT_CHK = 12
+_V4_MASKS = [(0xFFFFFFFF << (32 - n)) & 0xFFFFFFFF for n in range(33)]
+
+
+def _cidr(family: int, dst: bytes | None, dst_len: int) -> str:
+    """The canonical CIDR text of a route's destination, as str(ipaddress.ip_network(.., strict=False)).
+
+    Without building ipaddress objects (thousands of routes): IPv4 is masked as
+    an int; IPv6 uses inet_ntop (RFC 5952, like ipaddress) except where glibc
+    writes a dotted tail (::ffff:1.2.3.4, ::1.2.3.4), which ipaddress does not.
+    """
+    if family == socket.AF_INET:
         if dst is None:
-            text = "0.0.0.0/0" if family == socket.AF_INET else "::/0"
-        else:
-            text = str(ipaddress.ip_network(f"{socket.inet_ntop(family, dst)}/{dst_len}", strict=False))
-        seen[text] = None
-    return list(seen)
+            return "0.0.0.0/0"
+        v = int.from_bytes(dst, "big") & _V4_MASKS[dst_len if dst_len <= 32 else 32]
+        return f"{v >> 24}.{(v >> 16) & 255}.{(v >> 8) & 255}.{v & 255}/{dst_len}"
+    if dst is None:
+        return "::/0"
+    if dst_len < 128:  # the kernel stores masked prefixes; mask anyway, cheaply
+        v = int.from_bytes(dst, "big") & ~((1 << (128 - dst_len)) - 1)
+        dst = v.to_bytes(16, "big")
+    text = socket.inet_ntop(socket.AF_INET6, dst)
+    if "." in text:
+        return str(ipaddress.ip_network(f"{text}/{dst_len}", strict=False))
+    return f"{text}/{dst_len}"
+
+
+def dump_main_routes(sock: socket.socket) -> list[str]:
+    """Destination CIDRs (canonical, "0.0.0.0/0" for a default) of the main table.
+
+    The kernel is asked for the main table only (NETLINK_GET_STRICT_CHK, Linux
+    4.20+): a host with thousands of links has as many local/broadcast and IPv6
+    per-link routes in other tables, which used to be dumped and thrown away.
+    Older kernels ignore nothing and refuse the option: the table is then
+    checked here, as before (it is checked here in any case).
+    """
+    strict = True
+    try:
+        sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 1)
+    except OSError:
+        strict = False
+    try:
+        hdr = _RTMSG.pack(socket.AF_UNSPEC, 0, 0, 0, RT_TABLE_MAIN if strict else 0, 0, 0, 0, 0)
+        seq = _request(sock, RTM_GETROUTE, NLM_F_REQUEST | NLM_F_DUMP, hdr)
+        seen: dict[str, None] = {}
+        unpack_rt = _RTMSG.unpack_from
+        unpack_nla = _NLA.unpack_from
+        for mtype, buf, off, ln in _messages(sock, seq):
+            if mtype != RTM_NEWROUTE:
+                continue
+            family, dst_len, _s, _tos, table, _proto, _scope, rtype, _flags = unpack_rt(buf, off + 16)
+            if (family != socket.AF_INET and family != socket.AF_INET6) or rtype not in _ROUTE_TYPES:
+                continue
+            dst = None
+            a = off + 28
+            end = off + ln
+            while a + 4 <= end:
+                alen, atype = unpack_nla(buf, a)
+                if alen < 4:
+                    break
+                atype &= NLA_TYPE_MASK
+                if atype == RTA_TABLE:
+                    table = _U32.unpack_from(buf, a + 4)[0]
+                elif atype == RTA_DST:
+                    dst = buf[a + 4 : a + alen]
+                a += (alen + 3) & ~3
+            if table != RT_TABLE_MAIN:
+                continue
+            seen[_cidr(family, dst, dst_len)] = None
+        return list(seen)
+    finally:
+        if strict:
+            try:
+                sock.setsockopt(SOL_NETLINK, NETLINK_GET_STRICT_CHK, 0)
+            except OSError:
+                pass
 
 
 def get_nsid(sock: socket.socket, ns_fd: int) -> int | None:
