@@ -192,3 +192,45 @@ async def test_prune_checkbox_replans_and_palette_entry_opens_the_screen(ctl, tm
         plan = text_of(scr.query_one("#map-plan"))
         assert "Left alone:" not in plan and "db_net" in plan.split("The plan:")[1]
     assert {"db_net", "web_l3", "lab_iso"} <= nets(ctl)  # shown, never applied
+
+
+async def test_failed_unit_is_rolled_back_and_shown_others_applied(ctl, tmp_path, monkeypatch):
+    path = tmp_path / "netops.toml"
+    path.write_text(FIXED)
+    app = app_for(ctl)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        scr = await open_screen(pilot)
+        await type_path(pilot, scr, str(path))
+        monkeypatch.setenv("IPVLAN_TUI_FAIL_AT", "network create vlan120:2")
+        await pilot.click("#map-apply")
+        await until(pilot, lambda: scr._applied is not None and not scr._busy, what="the apply")
+        await settle(pilot, scr)
+        progress = text_of(scr.query_one("#map-plan"))
+        assert "✗ create network vlan120" in progress
+        assert "✗ create 802.1q sub-interface eth0.120" in progress  # the step that failed
+        assert "↺ record network vlan120" in progress  # and what was undone
+        assert "✓ create network vlan130" in progress
+        result = text_of(scr.query_one("#map-result"))
+        assert "2 done, 1 failed" in result and "rolled back" in result
+        # vlan120 is still missing: Apply is offered again for it.
+        assert "+ missing  network vlan120" in text_of(scr.query_one("#map-diff"))
+        await pilot.press("escape")
+        await until(pilot, lambda: not isinstance(app.screen, MapApplyScreen), what="closed")
+    assert ctl.store.network("vlan120") is None and not ctl.kernel.link_exists("eth0.120")
+    assert {"vlan110", "vlan130"} <= nets(ctl)
+
+
+async def test_read_only_shows_the_diff_and_plan_but_cannot_apply(make_ctl, tmp_path):
+    ctl = make_ctl(root=False)
+    path = tmp_path / "netops.toml"
+    path.write_text(FIXED)
+    app = app_for(ctl)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(pilot)
+        scr = await open_screen(pilot)
+        await type_path(pilot, scr, str(path))
+        assert "+ missing  network vlan110" in text_of(scr.query_one("#map-diff"))
+        assert "The plan:" in text_of(scr.query_one("#map-plan"))
+        assert scr.query_one("#map-apply").disabled and scr.why_not().startswith("read-only")
+    assert "vlan110" not in nets(ctl)
