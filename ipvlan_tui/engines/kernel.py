@@ -136,6 +136,9 @@ class _Slot:
         try:
             self.ipr: IPRoute = self.thread.call(IPRoute)
             self.raw = self.thread.call(_inventory.open_route_socket)
+            # For lean requests sent from the caller's own thread (no hand-off).
+            self.direct = self.thread.call(_inventory.open_route_socket)
+            self.direct_lock = threading.Lock()
         except BaseException:
             self.thread.close()
             raise
@@ -146,6 +149,8 @@ class _Slot:
 
     def close(self) -> None:
         _RAW_OF.pop(id(self.ipr), None)
+        with self.direct_lock:
+            self.direct.close()
         try:
             self.thread.call(self.ipr.close)
             self.raw.close()
@@ -168,6 +173,12 @@ class KernelEngine:
         self._allow_event_loop = allow_event_loop
         self._drivers: dict[str, bool] | None = None
         self._closed = False
+        # Sockets opened inside endpoint namespaces by the thread that made them:
+        # link rename and configuration then run on the caller's thread.
+        self._fresh = _netns.FreshSockets()
+        # False once the kernel refused an endpoint link's final name because the
+        # sender's namespace has a link of that name (older kernels look there).
+        self._final_name_ok = True
 
     # ---- lifecycle ---------------------------------------------------
     def close(self) -> None:
@@ -177,6 +188,7 @@ class KernelEngine:
             self._closed = True
         for slot in slots:
             slot.close()
+        self._fresh.close()
 
     def __enter__(self) -> "KernelEngine":
         return self
@@ -186,6 +198,7 @@ class KernelEngine:
 
     def release(self, netns: str) -> None:
         """Close the cached socket/thread of a namespace (it keeps the namespace alive)."""
+        self._fresh.drop(netns)
         with self._lock:
             slot = self._slots.pop(netns, None)
         if slot is not None:
@@ -255,6 +268,29 @@ class KernelEngine:
         except (OSError, NetlinkError) as exc:
             raise translate(exc, what, netns=netns, **ctx) from exc
 
+    def _direct(self, netns: str, what: str, fn: Callable[[Any], T], **ctx: Any) -> T:
+        """fn(sock) on the caller's thread, with the namespace's raw socket (no hand-off)."""
+        self._check_thread()
+        for attempt in (1, 2):
+            slot = self._slot(netns)
+            with slot.direct_lock:
+                if slot.thread.closed and attempt == 1:  # evicted meanwhile: once more
+                    continue
+                try:
+                    return fn(slot.direct)
+                except EngineError:
+                    raise
+                except OSError as exc:
+                    raise translate(exc, what, netns=netns, **ctx) from exc
+        raise EngineError(f"{what} failed: the namespace's socket was closed")
+
+    def _in_ns(self, netns: str, fn: Callable[[Any], T]) -> T:
+        """fn(sock) on the socket opened in `netns` when it was made, else in a helper thread."""
+        with self._fresh.borrow(netns) as sock:
+            if sock is not None:
+                return fn(sock)
+        return _in_ns_socket(netns, fn)
+
     @staticmethod
     def _index(ipr: IPRoute, name: str, netns: str = "") -> int:
         """The index of link `name` (one RTM_GETLINK by name, no dump)."""
@@ -281,7 +317,10 @@ class KernelEngine:
     def create_namespace(self, name: str, *, exist_ok: bool = False) -> str:
         """Create /run/netns/NAME (no fork); returns its path."""
         try:
-            return _netns.create(name, exist_ok=exist_ok)
+            if exist_ok:
+                return _netns.create(name, exist_ok=True)
+            self._fresh.put(name, _netns.create_with(name, _inventory.open_route_socket))
+            return _netns.netns_path(name)
         except ValueError as exc:
             raise EngineError(str(exc)) from exc
         except OSError as exc:
@@ -458,21 +497,19 @@ class KernelEngine:
         """The ipvlan slave of an endpoint, created directly inside `netns`, named `ifname`, up.
 
         IFLA_NET_NS_FD at creation: the link is born inside `netns` and never
-        appears in the parent's namespace. It is born under a unique temporary
-        name and renamed inside `netns` in the same request that brings it up,
-        because the kernel (6.1) first looks IFLA_IFNAME up in the *sender's*
-        namespace: asking for "eth0" directly fails with EEXIST wherever the
-        host has an eth0 of its own, which is nearly always.
+        appears in the parent's namespace, with its final name and up, in one
+        request. Older kernels (6.1 in the lab) look IFLA_IFNAME up in the
+        *sender's* namespace first, so asking for "eth0" fails with EEXIST wherever the
+        host has an eth0 of its own: then (and from then on, for this engine)
+        the link is born under a unique temporary name and renamed inside
+        `netns` in the request that brings it up (a rename waits for an RCU
+        grace period: milliseconds).
         Returns its index inside `netns` (pass it to configure_endpoint).
         link_kind="macvlan" makes a macvlan in mode `flag` instead (a stand-in
         on kernels without ipvlan, for tests and benchmarks; mode is ignored).
         """
         m, f = _mode_flag(mode, flag)
-        if link_kind == "ipvlan":
-            data: dict[str, Any] = {"ipvlan_mode": m, "ipvlan_flags": f}
-        elif link_kind == "macvlan":
-            data = {"macvlan_mode": flag}
-        else:
+        if link_kind not in ("ipvlan", "macvlan"):
             raise EngineError(f"unsupported endpoint link kind {link_kind!r}", hint="use ipvlan (or macvlan)")
         if not ifname or len(ifname) > 15 or "/" in ifname or ifname.strip() != ifname:
             raise EngineError(f"invalid interface name {ifname!r}", hint="1-15 characters, no '/' or spaces")
@@ -484,17 +521,41 @@ class KernelEngine:
             raise EngineError(f"namespace {netns} does not exist", errno=errno.ENOENT,
                               hint="create it first") from exc
         temp = "ivt" + uuid.uuid4().hex[:12]
+        data = _link_data(link_kind, m, f, flag)
         try:
-            def do(ipr: IPRoute) -> None:
-                pidx = self._index(ipr, parent, parent_netns)
-                ipr.link("add", ifname=temp, kind=link_kind, link=pidx, net_ns_fd=fd, **data)
+            def do(sock: Any) -> bool:
+                try:
+                    pidx = _lean_index(sock, parent)
+                except OSError as exc:
+                    if exc.errno == errno.ENODEV:
+                        where = f" in namespace {parent_netns}" if parent_netns else ""
+                        raise EngineError(f"link {parent} does not exist{where}", errno=errno.ENODEV) from exc
+                    raise
+                if self._final_name_ok:
+                    try:
+                        _ack(sock, _inventory.RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                             _newlink_body(ifname, link_kind, pidx, fd, data, up=True))
+                        return True
+                    except OSError as exc:
+                        if exc.errno != errno.EEXIST:
+                            raise
+                        try:  # taken here: an older kernel looked in the sender's namespace
+                            _lean_index(sock, ifname)
+                            self._final_name_ok = False
+                        except OSError:
+                            pass
+                _ack(sock, _inventory.RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL,
+                     _newlink_body(temp, link_kind, pidx, fd, data))
+                return False
 
-            self._run(parent_netns, f"creating {link_kind} link {ifname} in {netns} on {parent} ({mode} {flag})",
-                      do, kind=link_kind, parent=parent)
+            named = self._direct(parent_netns, f"creating {link_kind} link {ifname} in {netns} on {parent} ({mode} {flag})",
+                         do, kind=link_kind, parent=parent)
         finally:
             os.close(fd)
 
         def rename(sock: Any) -> int:
+            if named:
+                return _lean_index(sock, ifname)
             index = _lean_index(sock, temp)
             try:
                 _lean_rename_up(sock, index, ifname)
@@ -507,7 +568,7 @@ class KernelEngine:
             return index
 
         try:
-            return _in_ns_socket(netns, rename)
+            return self._in_ns(netns, rename)
         except OSError as exc:
             raise translate(exc, f"naming the new link {ifname} in namespace {netns}", netns=netns) from exc
 
@@ -540,7 +601,8 @@ class KernelEngine:
                 raise translate(exc, what) from exc
 
         try:
-            _in_ns_socket(netns, do)
+            self._in_ns(netns, do)
+            self._fresh.drop(netns)  # configured: nothing more is expected soon
         except FileNotFoundError as exc:
             raise EngineError(f"namespace {netns} does not exist", errno=errno.ENOENT) from exc
         except ValueError as exc:
@@ -681,6 +743,33 @@ def _lean_rename_up(sock: Any, index: int, ifname: str) -> None:
     body = _inventory._IFINFOMSG.pack(0, 0, index, _inventory.IFF_UP, _inventory.IFF_UP) + _inventory._nla(
         _inventory.IFLA_IFNAME, ifname.encode() + b"\0")
     _ack(sock, RTM_SETLINK, 0, body)
+
+
+IFLA_NET_NS_FD = 28
+IFLA_MACVLAN_MODE = 1
+MACVLAN_MODES = {"private": 1, "vepa": 2, "bridge": 4, "passthru": 8, "source": 16}
+
+
+def _link_data(kind: str, mode: int, flag: int, flag_name: str) -> bytes:
+    """IFLA_INFO_DATA of an ipvlan (mode, flags) or macvlan (mode) link."""
+    if kind == "macvlan":
+        return _inventory._nla(IFLA_MACVLAN_MODE, _inventory._U32.pack(MACVLAN_MODES[flag_name]))
+    return (_inventory._nla(_inventory.IFLA_IPVLAN_MODE, _inventory._U16.pack(mode))
+            + _inventory._nla(_inventory.IFLA_IPVLAN_FLAGS, _inventory._U16.pack(flag)))
+
+
+def _newlink_body(ifname: str, kind: str, parent_index: int, ns_fd: int, data: bytes, *,
+                  up: bool = False) -> bytes:
+    """RTM_NEWLINK body: a KIND link named IFNAME on PARENT_INDEX, born in the namespace of NS_FD
+    (what pyroute2's link("add", ifname=, kind=, link=, net_ns_fd=, [state="up"], ...) sends)."""
+    flags = _inventory.IFF_UP if up else 0
+    nla = _inventory._nla
+    info = nla(_inventory.IFLA_INFO_KIND, kind.encode() + b"\0") + nla(_inventory.IFLA_INFO_DATA, data)
+    return (_inventory._IFINFOMSG.pack(0, 0, 0, flags, flags)
+            + nla(_inventory.IFLA_IFNAME, ifname.encode() + b"\0")
+            + nla(_inventory.IFLA_LINK, _inventory._U32.pack(parent_index))
+            + nla(IFLA_NET_NS_FD, _inventory._U32.pack(ns_fd))
+            + nla(_inventory.IFLA_LINKINFO, info))
 
 
 def _lean_addr(sock: Any, iface: ipaddress.IPv4Interface | ipaddress.IPv6Interface, index: int) -> None:

@@ -109,3 +109,151 @@ def test_main_routes_match_pyroute2(routed_namespace):
     assert "10.7.0.0/16" not in routes and "2001:db8:7::/48" not in routes  # table 100
     assert {"0.0.0.0/0", "10.50.39.0/24", "::ffff:0:0/96", "::102:300/120", "2001:db8:9::/48"} <= set(routes)
     assert n_links == 43 and n_addrs >= 42
+
+
+# ----------------------------------------------------------------------------- endpoint links
+def _decode_newlink(body: bytes):
+    """pyroute2's decoding of our RTM_NEWLINK body."""
+    import struct
+
+    from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
+
+    import ipvlan_tui.engines.kernel  # noqa: F401 - registers the ipvlan data with IFLA_IPVLAN_FLAGS
+
+    msg = ifinfmsg(struct.pack("=IHHII", 16 + len(body), 16, 0x605, 1, 0) + body)
+    msg.decode()
+    return msg
+
+
+@pytest.mark.parametrize("mode,flag", [("l2", "bridge"), ("l3", "private"), ("l3s", "vepa")])
+def test_newlink_body_ipvlan_decodes_in_pyroute2(mode, flag):
+    from ipvlan_tui.engines import kernel
+
+    m, f = kernel._mode_flag(mode, flag)
+    msg = _decode_newlink(kernel._newlink_body("eth0", "ipvlan", 7, 42, kernel._link_data("ipvlan", m, f, flag),
+                                               up=True))
+    assert msg.get_attr("IFLA_IFNAME") == "eth0"
+    assert msg.get_attr("IFLA_LINK") == 7
+    assert msg.get_attr("IFLA_NET_NS_FD") == 42
+    assert msg["flags"] & 1 and msg["change"] & 1
+    info = msg.get_attr("IFLA_LINKINFO")
+    assert info.get_attr("IFLA_INFO_KIND") == "ipvlan"
+    data = info.get_attr("IFLA_INFO_DATA")
+    assert data.get_attr("IFLA_IPVLAN_MODE") == m
+    assert data.get_attr("IFLA_IPVLAN_FLAGS") == f
+
+
+@pytest.mark.parametrize("flag", ["bridge", "private", "vepa"])
+def test_newlink_body_macvlan_decodes_in_pyroute2(flag):
+    from ipvlan_tui.engines import kernel
+
+    msg = _decode_newlink(kernel._newlink_body("ivt0123", "macvlan", 3, 9, kernel._link_data("macvlan", 0, 0, flag)))
+    assert msg.get_attr("IFLA_IFNAME") == "ivt0123" and msg.get_attr("IFLA_LINK") == 3
+    assert not msg["flags"] & 1
+    info = msg.get_attr("IFLA_LINKINFO")
+    assert info.get_attr("IFLA_INFO_KIND") == "macvlan"
+    assert info.get_attr("IFLA_INFO_DATA").get_attr("IFLA_MACVLAN_MODE") == flag
+
+
+@pytest.fixture
+def disposable_host():
+    """Move the main thread into a fresh namespace (the engine's "host") with a veth parent."""
+    saved = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+    netns.unshare(netns.CLONE_NEWNET)
+    made: list[str] = []
+    try:
+        for argv in (["link", "set", "lo", "up"], ["link", "add", "par0", "type", "veth", "peer", "name", "par0p"],
+                     ["link", "set", "par0", "up"], ["link", "set", "par0p", "up"]):
+            subprocess.run(["ip", *argv], check=True, capture_output=True)
+        yield made
+    finally:
+        for name in made:
+            netns.delete(name)
+        netns.setns(saved, netns.CLONE_NEWNET)
+        os.close(saved)
+
+
+def _endpoint_view(ns: str) -> dict:
+    def body():
+        from pyroute2 import IPRoute
+
+        with IPRoute() as ipr:
+            links = {m.get_attr("IFLA_IFNAME"): m for m in ipr.get_links()}
+            eth0 = links["eth0"]
+            info = eth0.get_attr("IFLA_LINKINFO")
+            addrs = [f"{a.get_attr('IFA_ADDRESS')}/{a['prefixlen']}" for a in ipr.get_addr(index=eth0["index"], family=socket.AF_INET)]
+            routes = [(r.get_attr("RTA_DST"), r["dst_len"], r.get_attr("RTA_GATEWAY"))
+                      for r in ipr.route("dump", family=socket.AF_INET) if r.get_attr("RTA_TABLE") == 254]
+            return {"names": sorted(links), "index": eth0["index"], "up": bool(eth0["flags"] & 1),
+                    "kind": info.get_attr("IFLA_INFO_KIND"),
+                    "mode": info.get_attr("IFLA_INFO_DATA").get_attr("IFLA_MACVLAN_MODE"),
+                    "addrs": addrs, "routes": routes}
+
+    return netns.in_netns(ns, body)
+
+
+def _make_endpoint(engine, name: str, made: list[str]) -> int:
+    from ipvlan_tui.model import Route
+
+    engine.create_netns(name)
+    made.append(name)
+    idx = engine.create_endpoint_link(name, "par0", "l2", "private", "eth0", link_kind="macvlan")
+    engine.configure_endpoint(name, "eth0", ["10.77.0.5/24"], [Route("default", via="10.77.0.1")], ifindex=idx)
+    return idx
+
+
+@root_only
+def test_endpoint_link_born_with_its_name_matches_pyroute2(disposable_host):
+    from ipvlan_tui.engines.kernel import KernelEngine
+
+    name = f"ivt-ep-{uuid.uuid4().hex[:8]}"
+    with KernelEngine() as engine:
+        idx = _make_endpoint(engine, name, disposable_host)
+        assert len(engine._fresh) == 0  # the socket inside the namespace was let go once configured
+        assert engine._final_name_ok  # no eth0 in this "host": born as eth0 directly
+        view = _endpoint_view(name)
+    assert view["names"] == ["eth0", "lo"] and view["index"] == idx and view["up"]
+    assert view["kind"] == "macvlan" and view["mode"] == "private"
+    assert view["addrs"] == ["10.77.0.5/24"]
+    assert (None, 0, "10.77.0.1") in view["routes"]
+    assert subprocess.run(["ip", "link", "show", "eth0"], capture_output=True).returncode != 0  # never here
+
+
+@root_only
+def test_endpoint_link_when_the_host_has_an_eth0(disposable_host):
+    """Older kernels refuse the final name when the sender has it: the temporary name path then,
+    and the host's own eth0 is never touched."""
+    from ipvlan_tui.engines.kernel import KernelEngine
+
+    subprocess.run(["ip", "link", "add", "eth0", "type", "veth", "peer", "name", "eth0p"], check=True,
+                   capture_output=True)
+    before = subprocess.run(["ip", "-o", "link", "show", "eth0"], capture_output=True, text=True).stdout
+    names = [f"ivt-ep-{uuid.uuid4().hex[:8]}" for _ in range(2)]
+    with KernelEngine() as engine:
+        for name in names:
+            _make_endpoint(engine, name, disposable_host)
+        views = [_endpoint_view(n) for n in names]
+    for view in views:
+        assert view["names"] == ["eth0", "lo"] and view["up"] and view["mode"] == "private"
+        assert view["addrs"] == ["10.77.0.5/24"]
+    after = subprocess.run(["ip", "-o", "link", "show", "eth0"], capture_output=True, text=True).stdout
+    assert after == before  # same index, not renamed, not moved, still down
+
+
+@root_only
+def test_fresh_socket_not_used_for_a_recreated_namespace(disposable_host):
+    from ipvlan_tui.engines.kernel import KernelEngine
+
+    name = f"ivt-ep-{uuid.uuid4().hex[:8]}"
+    with KernelEngine() as engine:
+        engine.create_netns(name)
+        disposable_host.append(name)
+        assert len(engine._fresh) == 1
+        netns.delete(name)  # behind the engine's back, then made again by someone else
+        netns.create(name)
+        idx = engine.create_endpoint_link(name, "par0", "l2", "bridge", "eth0", link_kind="macvlan")
+        assert len(engine._fresh) == 0
+        engine.configure_endpoint(name, "eth0", ["10.77.0.6/24"], [], ifindex=idx)
+        assert _endpoint_view(name)["addrs"] == ["10.77.0.6/24"]
+        engine.delete_netns(name)
+        assert not netns.exists(name)
