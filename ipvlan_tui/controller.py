@@ -263,10 +263,16 @@ class Controller:
             return spec, docker.plan_network_create(spec)
         spec = self.validate_network(req, network_id=network_id)
         k, store = self.kernel, self.store
+
+        def lock_check(others: list[NetworkSpec]) -> None:
+            clash = specmod.conflicts(spec, others)
+            if clash is not None:
+                raise clash
+
         steps: list[Step] = [Step(
             f"record network {spec.name} ({spec.mode} {spec.flag})",
             f"# store: network {spec.name} " + " ".join(s.cidr for s in spec.subnets),
-            do=lambda: store.add_network(spec, state="creating"),
+            do=lambda: store.add_network(spec, state="creating", check=lock_check),
             undo=lambda: store.delete_network(spec.name),
             undo_command=f"# store: forget network {spec.name}",
         )]
@@ -274,7 +280,7 @@ class Controller:
         assert parent is not None
         if parent.create and parent.kind == PARENT_VLAN:
             def make_vlan(p=parent):
-                store.own("link", p.name, spec.name)
+                store.own("link", p.name, spec.name, claim=True)
                 idx = k.create_vlan(p.base, p.vlan_id, p.name)
                 store.own("link", p.name, spec.name, ifindex=idx)
 
@@ -290,7 +296,7 @@ class Controller:
                 do=make_vlan, undo=drop_vlan, undo_command=f"ip link del {parent.name}"))
         elif parent.create and parent.kind == PARENT_DUMMY:
             def make_dummy(p=parent):
-                store.own("link", p.name, spec.name)
+                store.own("link", p.name, spec.name, claim=True)
                 idx = k.create_dummy(p.name)
                 store.own("link", p.name, spec.name, ifindex=idx)
 
@@ -328,7 +334,8 @@ class Controller:
         idx = self.kernel.link_index(row["name"], row["netns"])
         return idx is not None and (row["ifindex"] is None or row["ifindex"] == idx)
 
-    def host_use(self, link: str, inventory: Inventory | None = None) -> list[str]:
+    def host_use(self, link: str, inventory: Inventory | None = None, *,
+                 containers: bool = True) -> list[str]:
         """What the host would lose with its link `link`: the host's addresses on it,
         routes through it, links on top of it that ipvlan-tui did not make. [] = nothing.
 
@@ -358,6 +365,8 @@ class Controller:
         for child in inv.children_of(link):
             if child.netns in owned_ns or (child.name, child.netns) in owned:
                 continue
+            if not containers and child.netns.startswith("pid:"):
+                continue  # a Docker network's own containers, removed with it
             where = f" in namespace {child.netns}" if child.netns else ""
             reasons.append(f"{child.kind} link {child.name}{where} on top of it (not made by "
                            f"ipvlan-tui; it would go with it)")
@@ -374,19 +383,31 @@ class Controller:
         for row in rows:
             if row["netns"] or not self._owned_link_is_ours(row):
                 continue  # gone, or a namesake: it is left alone anyway
-            reasons = self.host_use(row["name"], inv)
-            if not reasons:
-                continue
-            if not allow_host_cutoff:
-                raise HostLinkInUse(
-                    "network", name,
-                    f"{row['name']} (made by ipvlan-tui for it) is now used by the host: "
-                    + "; ".join(reasons) + f"; deleting {row['name']} could cut the host off",
-                    f"move those off {row['name']} first, or pass --allow-host-cutoff "
-                    f"to delete it anyway")
-            warnings.append(f"deleting {row['name']} although the host uses it ("
-                            + "; ".join(reasons) + "): --allow-host-cutoff")
+            warnings += self._refuse_host_cutoff(name, row["name"], "ipvlan-tui",
+                                                 self.host_use(row["name"], inv), allow_host_cutoff)
         return warnings
+
+    @staticmethod
+    def _refuse_host_cutoff(network: str, link: str, maker: str, reasons: list[str],
+                            allow_host_cutoff: bool) -> list[str]:
+        if not reasons:
+            return []
+        if not allow_host_cutoff:
+            raise HostLinkInUse(
+                "network", network,
+                f"{link} (made by {maker} for it) is now used by the host: "
+                + "; ".join(reasons) + f"; deleting {link} could cut the host off",
+                f"move those off {link} first, or pass --allow-host-cutoff to delete it anyway")
+        return [f"deleting {link} although the host uses it (" + "; ".join(reasons)
+                + "): --allow-host-cutoff"]
+
+    def _check_docker_parent(self, spec: NetworkSpec, allow_host_cutoff: bool) -> list[str]:
+        """Docker deletes the parent it made with its network: the same guard, on this host."""
+        p = spec.parent
+        if p is None or not p.create or spec.host:
+            return []  # nothing deleted, or another host's kernel (not ours to read)
+        return self._refuse_host_cutoff(spec.name, p.name, "Docker",
+                                        self.host_use(p.name, containers=False), allow_host_cutoff)
 
     def plan_network_remove(self, name: str, force: bool = False,
                             allow_host_cutoff: bool = False) -> tuple[NetworkSpec, Plan]:
@@ -397,7 +418,13 @@ class Controller:
         found = self.store.network(name)
         if found is None:
             if self.docker is not None and self.docker.has_network(name):
-                return (*self.docker.plan_network_remove(name, force), [])
+                spec, plan = self.docker.plan_network_remove(name, force)
+                warnings = self._check_docker_parent(spec, allow_host_cutoff)
+                if plan.steps:  # checked again when it runs, right before Docker deletes it
+                    last = plan.steps[-1]
+                    plan.steps[-1] = replace(last, do=lambda: (
+                        self._check_docker_parent(spec, allow_host_cutoff), last.do()))
+                return spec, plan, warnings
             raise ValidationError("network", name, "no such network",
                                   "see `ipvlan-tui network ls` for the names")
         spec, _ = found
@@ -414,13 +441,23 @@ class Controller:
         def mark():
             # Checked again when it runs: the host may have taken the link since the plan.
             self._check_host_links(name, rows, allow_host_cutoff)
-            self.store.set_network_state(name, "removing")
+            self.store.mark_network_removing(name, {e.name for e in eps})
+
+        present = [r["name"] for r in rows if not r["netns"] and self._owned_link_is_ours(r)]
+
+        def unmark():
+            # A deleted link cannot be given back: stay `removing`, restore finishes it.
+            gone = [n for n in present if not self.kernel.link_exists(n)]
+            if gone:
+                raise EngineError(f"{', '.join(gone)} is already deleted, so network {name} "
+                                  "stays marked removing for `ipvlan-tui restore` to finish")
+            self.store.set_network_state(name, "ready")
 
         steps.append(Step(f"mark network {name} removing"
                           + (f" (after checking the host does not use "
                              f"{', '.join(r['name'] for r in rows)})" if rows else ""),
-                          f"# store: network {name} removing", do=mark,
-                          undo=lambda: self.store.set_network_state(name, "ready")))
+                          f"# store: network {name} removing", do=mark, undo=unmark,
+                          undo_command="ipvlan-tui restore"))
         for ep in eps:
             steps.extend(self._endpoint_remove_steps(ep))
         for row in rows:
@@ -493,7 +530,7 @@ class Controller:
             store.delete_endpoint(req.name)
 
         def make_ns():
-            store.own("netns", req.name, spec.name, endpoint=req.name)
+            store.own("netns", req.name, spec.name, endpoint=req.name, claim=True)
             k.create_netns(req.name)
 
         def drop_ns():
@@ -616,10 +653,17 @@ class Controller:
             hostsfile.remove(self.hosts_root, ep.name)
             self._write_hosts(ep.network)
 
+        def unmark():
+            # A deleted namespace cannot be given back: stay `removing`, restore finishes it.
+            if owned_ns and not k.netns_exists(ep.netns):
+                raise EngineError(f"namespace {ep.netns} is already deleted, so endpoint {ep.name} "
+                                  "stays marked removing for `ipvlan-tui restore` to finish")
+            store.set_endpoint_state(ep.name, "ready")
+
         # Marked first, so a crash part-way is finished by `restore`, not undone.
         steps = [Step(f"mark endpoint {ep.name} removing", f"# store: endpoint {ep.name} removing",
-                      do=lambda: store.set_endpoint_state(ep.name, "removing"),
-                      undo=lambda: store.set_endpoint_state(ep.name, "ready"))]
+                      do=lambda: store.set_endpoint_state(ep.name, "removing"), undo=unmark,
+                      undo_command="ipvlan-tui restore")]
         if owned_ns:
             steps.append(Step(f"delete namespace {ep.netns} (its {ENDPOINT_IFNAME} goes with it)",
                               f"ip netns del {ep.netns}", do=drop_ns))

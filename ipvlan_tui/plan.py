@@ -4,10 +4,12 @@
 one fails, undoes the steps already done in reverse order and raises
 errors.PlanFailed. Pure apart from two test hooks read from the environment:
 
-IPVLAN_TUI_FAIL_AT="<title substring>:<n>"
-    step n (1-based) of the first plan whose title contains the substring
+IPVLAN_TUI_FAIL_AT="<title substring>:<n>[:<ERRNO>]"
+    step n (1-based) of each plan whose title contains the substring
     raises EngineError("injected fault") instead of running; the rollback
-    path then runs as for a real failure.
+    path then runs as for a real failure. With an errno name (EBUSY,
+    EEXIST, ENOSPC, ...) the fault is that refusal, as the kernel engine
+    reports one: "<step> failed: <strerror> (injected EBUSY)", errno set.
 IPVLAN_TUI_KILL_AT="<title substring>:<n>"
     the process SIGKILLs itself right after step n completes (crash tests:
     nothing is rolled back, the store must recover on the next start).
@@ -17,6 +19,7 @@ The substring may be empty (":2" matches every plan).
 
 from __future__ import annotations
 
+import errno as _errno
 import os
 import re
 import signal
@@ -73,8 +76,8 @@ class Plan:
         `on_progress` itself are ignored: a broken progress display must not
         leave the host half-built.
         """
-        fail_at = _hook(FAIL_AT_ENV, self.title)
-        kill_at = _hook(KILL_AT_ENV, self.title)
+        fail_at, fail_errno = _hook(FAIL_AT_ENV, self.title, errno_allowed=True)
+        kill_at, _ = _hook(KILL_AT_ENV, self.title)
 
         def emit(index: int, step: Step, event: str) -> None:
             if on_progress is None:
@@ -88,6 +91,10 @@ class Plan:
             emit(i, step, EVENT_START)
             try:
                 if fail_at == i + 1:
+                    if fail_errno is not None:
+                        raise EngineError(
+                            f"{step.description} failed: {os.strerror(fail_errno).lower()} "
+                            f"(injected {_errno.errorcode[fail_errno]})", errno=fail_errno)
                     raise EngineError("injected fault", hint=f"{FAIL_AT_ENV}={os.environ.get(FAIL_AT_ENV)}")
                 step.do()
             except Exception as exc:
@@ -117,12 +124,20 @@ class Plan:
         return rolled_back, undo_failures
 
 
-def _hook(env: str, title: str) -> int | None:
-    """The 1-based step number the env hook targets for this plan, or None."""
+def _hook(env: str, title: str, *, errno_allowed: bool = False) -> tuple[int | None, int | None]:
+    """(1-based step number, errno or None) the env hook targets for this plan, or (None, None)."""
     value = os.environ.get(env, "")
     if not value:
-        return None
-    where, sep, number = value.rpartition(":")
+        return None, None
+    code = None
+    where, sep, last = value.rpartition(":")
+    if errno_allowed and sep and re.fullmatch(r"E[A-Z0-9]+", last, re.ASCII):
+        code = getattr(_errno, last, None)
+        if not isinstance(code, int) or code not in _errno.errorcode:
+            raise ValueError(f"{env}={value!r}: {last} is not an errno name (EBUSY, EEXIST, ENOSPC, ...)")
+        where, sep, last = where.rpartition(":")
+    number = last
     if not sep or not re.fullmatch(r"[0-9]+", number, re.ASCII) or int(number) < 1:
-        raise ValueError(f"{env}={value!r}: expected '<plan title substring>:<step number from 1>'")
-    return int(number) if where in title else None
+        form = "[:<ERRNO>]" if errno_allowed else ""
+        raise ValueError(f"{env}={value!r}: expected '<plan title substring>:<step number from 1>{form}'")
+    return (int(number), code) if where in title else (None, None)

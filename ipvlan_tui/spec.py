@@ -628,6 +628,35 @@ def _not_inside(field: str, value: str, version: int, given: list[tuple[IPNetwor
     return ValidationError(field, value, f"is not inside any IPv{version} --subnet", fix)
 
 
+def conflicts(spec: NetworkSpec, others) -> ValidationError | None:
+    """The first clash of a validated spec with networks recorded meanwhile.
+
+    Checked again under the store's write lock when the network is recorded:
+    two processes may both have validated against the same older list (one
+    ipvlan network per parent, no overlapping subnets)."""
+    others = tuple(o for o in others if o.name != spec.name)
+    p = spec.parent
+    if p is not None and p.kind != PARENT_DUMMY:
+        for other in others:
+            if other.parent is not None and other.parent.kind != PARENT_DUMMY and other.parent.name == p.name:
+                return ValidationError(_F_PARENT, p.name,
+                                       f"became the parent of ipvlan network {other.name} meanwhile "
+                                       "(created by another ipvlan-tui at the same time; one ipvlan "
+                                       "network per parent)",
+                                       f"add the subnet to {other.name} with --subnet instead, or use "
+                                       f"another VLAN such as {p.base or p.name}.N")
+    for sub in spec.subnets:
+        net = ipam.parse_cidr(sub.cidr)
+        hit = _overlapping_network(net, others) if net is not None else None
+        if hit is not None:
+            oname, ocidr = hit
+            return ValidationError(_F_SUBNET, sub.cidr,
+                                   f"overlaps {ocidr} of network {oname}, created meanwhile by "
+                                   "another ipvlan-tui",
+                                   f"pick a subnet outside {ocidr}, or add endpoints to {oname} instead")
+    return None
+
+
 def _overlapping_network(net: IPNetwork, networks: tuple[NetworkSpec, ...]) -> tuple[str, str] | None:
     for other in networks:
         for sub in other.subnets:

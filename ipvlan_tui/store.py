@@ -114,17 +114,19 @@ class Store:
             self._db = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None,
                                        check_same_thread=False)
             self._db.execute("PRAGMA busy_timeout = 30000")
+            self._check()  # before anything writes: a refused file stays byte for byte
             if not read_only:
                 self._db.execute("PRAGMA journal_mode = WAL")
                 self._db.execute("PRAGMA synchronous = NORMAL")
-            self._check_and_migrate()
+                self._migrate()
         except sqlite3.DatabaseError as exc:
             raise EngineError(
                 f"the store {self.path} is unreadable ({exc})",
                 hint="it was left untouched; move it aside to start afresh",
             ) from exc
 
-    def _check_and_migrate(self) -> None:
+    def _check(self) -> None:
+        """Refuse a store from a newer ipvlan-tui or a file that is not ours (read only)."""
         tables = {r[0] for r in self._db.execute(
             "SELECT name FROM sqlite_master WHERE type='table'")}
         if "meta" in tables:
@@ -139,8 +141,8 @@ class Store:
         elif tables:
             raise EngineError(f"{self.path} is not an ipvlan-tui store",
                               hint="it was left untouched; point --state-dir elsewhere")
-        if self.read_only:
-            return
+
+    def _migrate(self) -> None:
         for stmt in _SCHEMA.split(";"):
             if stmt.strip():
                 self._db.execute(stmt)
@@ -167,17 +169,33 @@ class Store:
             self._db.execute("COMMIT")
 
     # ---- networks --------------------------------------------------------------
-    def add_network(self, spec: NetworkSpec, state: str = "creating") -> None:
+    def add_network(self, spec: NetworkSpec, state: str = "creating", check=None) -> None:
+        """Record a network. `check(others: list[NetworkSpec])` runs under the write
+        lock and may raise to refuse (a clash with a network another process
+        recorded since this one validated)."""
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM networks WHERE name=?", (spec.name,)).fetchone():
                 raise EngineError(f"a network named {spec.name} already exists",
                                   hint="pick another name or remove it first")
+            if check is not None:
+                check([spec_from_json(r[0]) for r in db.execute("SELECT spec FROM networks")])
             db.execute(
                 "INSERT INTO networks(name, engine, host, network_id, spec, state, created_at)"
                 " VALUES (?,?,?,?,?,?,?)",
                 (spec.name, spec.engine, spec.host, spec.network_id, spec_to_json(spec),
                  state, time.time()),
             )
+
+    def mark_network_removing(self, name: str, endpoints: set[str]) -> None:
+        """State `removing`, only if its endpoints are still exactly the planned ones
+        (an endpoint another process added meanwhile would be left behind)."""
+        with self.transaction() as db:
+            now = {r[0] for r in db.execute("SELECT name FROM endpoints WHERE network=?", (name,))}
+            if now - endpoints:
+                raise EngineError(f"endpoint(s) {', '.join(sorted(now - endpoints))} joined network "
+                                  f"{name} meanwhile (another ipvlan-tui at the same time)",
+                                  hint="nothing was removed; run the command again")
+            db.execute("UPDATE networks SET state='removing' WHERE name=?", (name,))
 
     def set_network_state(self, name: str, state: str) -> None:
         with self.transaction() as db:
@@ -212,6 +230,11 @@ class Store:
             if db.execute("SELECT 1 FROM endpoints WHERE name=?", (endpoint.name,)).fetchone():
                 raise EngineError(f"an endpoint named {endpoint.name} already exists",
                                   hint="pick another --name or remove it first")
+            row = db.execute("SELECT state FROM networks WHERE name=?", (endpoint.network,)).fetchone()
+            if row is None or row[0] != "ready":
+                raise EngineError(f"network {endpoint.network} is "
+                                  + ("gone" if row is None else f"{row[0]} (another ipvlan-tui at the same time)"),
+                                  hint="nothing was changed; see `ipvlan-tui network ls`")
             used = {r[0] for r in db.execute(
                 "SELECT address FROM allocations WHERE network=?", (endpoint.network,))}
             ipv4, ipv6 = pick(used)
@@ -261,8 +284,20 @@ class Store:
 
     # ---- ownership --------------------------------------------------------------------
     def own(self, kind: str, name: str, network: str, *, netns: str = "",
-            endpoint: str = "", ifindex: int | None = None) -> None:
+            endpoint: str = "", ifindex: int | None = None, claim: bool = False) -> None:
+        """Record that we made (or are about to make) a link or namespace.
+
+        claim=True: refuse when it is recorded already for another network or
+        endpoint (two processes making the same link at once: one wins)."""
         with self.transaction() as db:
+            if claim:
+                row = db.execute("SELECT network, endpoint FROM owned WHERE kind=? AND name=? AND netns=?",
+                                 (kind, name, netns)).fetchone()
+                if row is not None and tuple(row) != (network, endpoint):
+                    whose = f"endpoint {row[1]}" if row[1] else f"network {row[0]}"
+                    raise EngineError(f"{kind} {name} is being made by ipvlan-tui for {whose} already "
+                                      "(another ipvlan-tui at the same time)",
+                                      hint="nothing of it was touched; try again once that one is done")
             db.execute(
                 "INSERT OR REPLACE INTO owned(kind, name, netns, network, endpoint, ifindex)"
                 " VALUES (?,?,?,?,?,?)", (kind, name, netns, network, endpoint, ifindex))

@@ -169,3 +169,53 @@ def test_apply_prune_leaves_a_network_whose_parent_the_host_took(ctl, tmp_path):
     assert "v20" in text and "not pruned" in text and "default via 192.168.20.1" in text, text
     assert ctl.kernel.link_exists("eth0.20") and ctl.store.network("v20") is not None
     assert ctl.store.network("v30") is not None  # the rest of the map still applied
+
+
+class StubDocker:
+    """Just enough of engines.docker.DockerEngine for a network rm: one network whose
+    parent Docker made (Docker deletes it with the network)."""
+
+    def __init__(self, spec):
+        from ipvlan_tui.plan import Plan, Step
+        self.spec, self.removed = spec, []
+        self._plan = lambda: Plan(f"network rm {spec.name}", [Step(
+            f"remove Docker network {spec.name}", f"docker network rm {spec.name}",
+            do=lambda: self.removed.append(spec.name))])
+
+    def has_network(self, name):
+        return name == self.spec.name
+
+    def plan_network_remove(self, name, force=False):
+        return self.spec, self._plan()
+
+    def networks(self):
+        return []
+
+
+def docker_spec(host=""):
+    from ipvlan_tui.model import ENGINE_DOCKER, NetworkSpec, ParentPlan, Subnet
+    return NetworkSpec(name="d20", engine=ENGINE_DOCKER, host=host, network_id="ab" * 32,
+                       parent=ParentPlan(kind="vlan", name="eth0.20", base="eth0", vlan_id=20,
+                                         create=True),
+                       subnets=(Subnet("192.168.20.0/24", "192.168.20.1"),))
+
+
+def test_docker_deleting_the_vlan_it_made_is_guarded_too(ctl):
+    ctl.kernel.create_vlan("eth0", 20, "eth0.20")  # made by Docker for d20
+    ctl.docker = StubDocker(docker_spec())
+    ctl.remove_network("d20", dry_run=True)  # nobody uses it: fine
+    ctl.kernel.with_route("eth0.20", "default via 192.168.20.1")
+    with pytest.raises(HostLinkInUse) as info:
+        ctl.remove_network("d20")
+    assert "made by Docker" in info.value.problem and "default via 192.168.20.1" in info.value.problem
+    assert ctl.docker.removed == []
+    res = ctl.remove_network("d20", allow_host_cutoff=True)
+    assert ctl.docker.removed == ["d20"] and "default via 192.168.20.1" in res.warnings[0]
+
+
+def test_docker_on_another_host_is_not_judged_by_this_kernel(ctl):
+    ctl.kernel.create_vlan("eth0", 20, "eth0.20")
+    ctl.kernel.add_address("eth0.20", "192.168.20.5/24")  # this host's eth0.20, not theirs
+    ctl.docker = StubDocker(docker_spec(host="tcp://far:2375"))
+    ctl.remove_network("d20")
+    assert ctl.docker.removed == ["d20"]
