@@ -11,6 +11,7 @@ import io
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
+from tests.fuzz import examples
 
 from ipvlan_tui.cli import main as cli_main
 from ipvlan_tui.controller import Controller
@@ -130,7 +131,7 @@ text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=30)
 cidrish = st.one_of(text, st.from_regex(r"[0-9a-f:.]{1,20}/[0-9]{1,3}", fullmatch=True))
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(name=text, subnets=st.lists(cidrish, max_size=3), gateways=st.lists(cidrish, max_size=2),
        opts=st.lists(text, max_size=3), ranges=st.lists(cidrish, max_size=1),
        aux=st.lists(text, max_size=2), internal=st.booleans())

@@ -7,6 +7,7 @@ import time
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.fuzz import examples
 from netaddr import IPAddress, IPNetwork
 
 from ipvlan_tui import ipam
@@ -34,7 +35,7 @@ def test_parse_address_refuses(text):
 
 
 @given(st.text(max_size=50))
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 def test_parsers_never_raise(text):
     ipam.parse_address(text)
     ipam.parse_cidr(text)
@@ -267,7 +268,7 @@ def test_first_usable():
                            st.integers(0, 2**128 - 1).map(lambda i: str(IPAddress(i, 6)))),
        used=st.lists(st.one_of(st.text(max_size=20), st.sampled_from(["10.0.0.2", "10.0.0.3/24", "2001:db8::1"])),
                      max_size=5))
-@settings(max_examples=200)
+@settings(max_examples=examples(200))
 def test_allocate_is_total(requested, used):
     for sub in (Subnet("10.0.0.0/24", gateway="10.0.0.1"), Subnet("2001:db8::/64")):
         try:

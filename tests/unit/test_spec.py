@@ -7,6 +7,7 @@ import hashlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tests.fuzz import examples
 from netaddr import IPAddress, IPNetwork
 
 from ipvlan_tui import ipam
@@ -802,7 +803,7 @@ _TUPLE_FIELDS = ("subnets", "gateways", "ip_ranges", "aux_addresses", "options")
 
 @pytest.mark.parametrize("field", ["name", "driver", "engine", "host"] + list(_TUPLE_FIELDS))
 @given(text=st.text(max_size=40))
-@settings(max_examples=120, deadline=None)
+@settings(max_examples=examples(120), deadline=None)
 def test_every_field_takes_arbitrary_text(field, text):
     """Arbitrary text in any one field: a spec or a ValidationError, nothing else."""
     kw = dict(_BASE)
@@ -832,7 +833,7 @@ def test_every_field_takes_arbitrary_text(field, text):
     networks=st.sampled_from([[], _EXISTING]),
     network_id=st.sampled_from(["", "0123456789abcdef" * 4]),
 )
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_validate_network_is_total(name, driver, subnets, gateways, ip_ranges, aux, options, internal, ipv6,
                                    engine, inventory, networks, network_id):
     req = NetworkRequest(name=name, driver=driver, subnets=subnets, gateways=gateways, ip_ranges=ip_ranges,
@@ -867,7 +868,7 @@ def test_validate_network_is_total(name, driver, subnets, gateways, ip_ranges, a
     used=st.lists(_addrs(), max_size=4),
     network=st.sampled_from([EPNET, V4NET]),
 )
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 def test_validate_endpoint_is_total(name, ipv4, ipv6, used, network):
     try:
         validate_endpoint(EndpointRequest(name, network.name, ipv4=ipv4, ipv6=ipv6), network, used, {"taken"})
@@ -888,7 +889,7 @@ def test_domain_modules_import_nothing_that_does_io():
     from pathlib import Path
 
     pkg = Path(__file__).resolve().parents[2] / "ipvlan_tui"
-    allowed = {"__future__", "collections", "dataclasses", "difflib", "hashlib", "re", "netaddr", "ipvlan_tui",
+    allowed = {"__future__", "collections", "dataclasses", "difflib", "errno", "hashlib", "re", "netaddr", "ipvlan_tui",
                "typing", "os", "signal", "socket"}
     for name in ("spec.py", "ipam.py", "plan.py"):
         tree = ast.parse((pkg / name).read_text())
