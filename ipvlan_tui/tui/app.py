@@ -131,6 +131,7 @@ class IpvlanApp(App[int]):
         yield Footer()
 
     def on_mount(self) -> None:
+        self._pin_console_size()
         self.query_one("#filter", Input).display = False
         for b in self.query(".banner"):
             b.display = False
@@ -143,6 +144,18 @@ class IpvlanApp(App[int]):
             self._watch()
         else:
             self._start_fallback("events off")
+
+    def on_resize(self, event) -> None:
+        self._pin_console_size()
+
+    def _pin_console_size(self) -> None:
+        """Give the Rich console the app's size.
+
+        Unpinned, every `console.options` (one per DataTable cell measured: 20,000
+        for the first screen of a big host) asks the OS for the terminal size, on
+        up to three file descriptors; headless it even falls back to 80 columns.
+        """
+        self.console.size = (self.size.width, self.size.height)
 
     # ------------------------------------------------------------ refreshing
     def _modal_open(self) -> bool:
