@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import resource
 import subprocess
 import tempfile
 import threading
@@ -131,6 +132,12 @@ def floor(names: list[str], parent: str, standin: bool = False) -> None:
         _floor_remove_ns(ns)
 
 
+def _cpu() -> float:
+    """CPU seconds of this process (every thread) and of its waited-for children."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
 # ----------------------------------------------------------------------------- ours
 def standin_engine():
     """A KernelEngine whose endpoint links are macvlan (bridge) links: for hosts without ipvlan."""
@@ -184,10 +191,15 @@ def run(cfg: Config, *, where: str, standin: bool = False, lab: bool = False) ->
                 fns = {"ours": lambda: ours(ctl, names), "ip": lambda: run_script(script),
                        "floor": lambda: floor(names, parent, standin)}
                 times: dict[str, list[float]] = {k: [] for k in fns}
+                cpu: dict[str, list[float]] = {k: [] for k in fns}
+                settled: list[float] = []
                 # warm-up once at the smallest size only (each run at N=200 takes long under TCG)
                 warm = cfg.warmup if n == sizes[0] and not lab else 0
                 for i in range(warm + runs):
                     for key, fn in fns.items():
+                        waited = nsenv.settle()  # the previous contender's namespace teardown, untimed
+                        settled.append(waited)
+                        c0 = _cpu()
                         try:
                             t = timed(fn)
                         finally:
@@ -199,12 +211,19 @@ def run(cfg: Config, *, where: str, standin: bool = False, lab: bool = False) ->
                                     ctl.store.delete_endpoint(ep.name)
                         if i >= warm:
                             times[key].append(t)
+                            cpu[key].append(_cpu() - c0)
                     log(f"churn N={n} run {i}: " + ", ".join(f"{k} {v[-1]:.2f} s" for k, v in times.items() if v))
                 o, s, f = med(times["ours"]), med(times["ip"]), med(times["floor"])
                 note = ("create + remove; " + f"{o / n * 1000:.1f} ms per endpoint (ours), "
                         f"{s / n * 1000:.1f} (ip script), {f / n * 1000:.1f} (floor)"
                         + ("; macvlan endpoints on a veth parent stand in for ipvlan" if standin else "")
-                        + ("; no warm-up (each ip process costs 1-2 s under TCG)" if lab else ""))
+                        + ("; no warm-up (each ip process costs 1-2 s under TCG)" if lab else "")
+                        + f"; before each contender, untimed: waited for the kernel to finish tearing down the "
+                          f"namespaces deleted so far (nsenv.settle, up to {max(settled):.1f} s)"
+                        + "; CPU seconds (process + children, median): "
+                        + ", ".join(f"{k} {med(v):.2f}" for k, v in cpu.items())
+                        + f"; CPU ratios: ours/ip {med(cpu['ours']) / med(cpu['ip']):.2f}, "
+                          f"ours/floor {med(cpu['ours']) / med(cpu['floor']):.2f}")
                 results.append(Result("churn.vs_ip_script", n, o, "sh FILE of ip commands", s, "<= 0.33",
                                       where=where, note=note, runs=runs, ours_runs=times["ours"],
                                       baseline_runs=times["ip"]))

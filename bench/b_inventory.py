@@ -129,6 +129,8 @@ def run(cfg: Config, *, standin: bool, where: str) -> list[Result]:
                     fh.write("\n".join(lines) + "\n")
                     fh.flush()
                     subprocess.run(["ip", "-n", ns, "-batch", fh.name], check=True, capture_output=True)
+            waited = nsenv.settle()  # the previous size's teardown must not run during the timings
+            log(f"inventory N={n}: waited {waited:.1f} s for earlier namespaces to be torn down")
             inv = read_inventory(names)
             base_count = _script_read(names)
             made = sum(1 for link in inv.links if link.name.startswith(("v", "i")) and link.name[1:].isdigit())

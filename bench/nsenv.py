@@ -132,3 +132,42 @@ def has_kind(kind: str) -> bool:
     finally:
         netnsmod.setns(saved, netnsmod.CLONE_NEWNET)
         os.close(saved)
+
+
+def settle(timeout: float = 60.0) -> float:
+    """Wait until the kernel has finished tearing down namespaces deleted so far; returns seconds waited.
+
+    A deleted namespace is cleaned up later by a kernel worker (in batches,
+    in order), which competes for rtnl_lock and CPU with whatever runs next:
+    without this, each contender would pay for its predecessor's teardown.
+    A canary namespace holding one end of a veth pair is deleted last; when
+    the other end (here) disappears, every namespace deleted before it is gone.
+    Untimed, called between contenders. Must run where the veth end may be made
+    (a disposable host namespace).
+    """
+    import time
+
+    from ipvlan_tui.engines import inventory as inv
+
+    name = f"settle{os.getpid()}"
+    here = "stl0"
+    t0 = time.perf_counter()
+    netnsmod.create(name, exist_ok=True)
+    try:
+        sh("ip", "link", "add", here, "type", "veth", "peer", "name", "stl1", "netns", name)
+    finally:
+        netnsmod.delete(name)
+    sock = inv.open_route_socket()
+    try:
+        body = inv._IFINFOMSG.pack(0, 0, 0, 0, 0) + inv._nla(inv.IFLA_IFNAME, here.encode() + b"\0")
+        while time.perf_counter() - t0 < timeout:
+            try:
+                for _ in inv._messages(sock, inv._request(sock, inv.RTM_GETLINK, inv.NLM_F_REQUEST, body)):
+                    pass
+            except OSError:  # ENODEV: the canary's teardown has run
+                return time.perf_counter() - t0
+            time.sleep(0.02)
+    finally:
+        sock.close()
+    sh("ip", "link", "del", here, check=False)
+    return time.perf_counter() - t0
