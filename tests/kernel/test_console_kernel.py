@@ -23,6 +23,33 @@ async def until(pilot, cond, what: str, timeout: float = SLOW) -> None:
         await pilot.pause(0.05)
 
 
+def patient(pilot) -> None:
+    """Pilot waits 30 s for the app to drain its messages before each step; a TCG VM on
+    a loaded host can take longer, which is slowness, not a failure."""
+    wait = pilot._wait_for_screen
+    pilot._wait_for_screen = lambda timeout=30.0: wait(timeout=max(timeout, SLOW))
+
+
+async def click_until(pilot, selector: str, started, what: str) -> None:
+    """Click a button until what it starts has started.
+
+    The dialog grows when its plan is rendered, so a click aimed from the old
+    layout can land beside the button on a slow (TCG) machine: Pilot says so by
+    returning False. Clicking again is harmless: the handlers ignore a second press.
+    """
+    end = time.monotonic() + SLOW
+    while True:
+        await pilot.pause(0.1)
+        landed = await pilot.click(selector)
+        try:
+            await until(pilot, started, what, timeout=5 if not landed else 30)
+            return
+        except AssertionError:
+            if time.monotonic() > end:
+                raise AssertionError(f"timed out waiting for {what} to start "
+                                     f"(last click landed: {landed})") from None
+
+
 def text_of(widget) -> str:
     from tests.tui.conftest import text_of as render
     return render(widget)
@@ -44,6 +71,7 @@ async def drive(ctl) -> dict:
     seen: dict = {}
     app = IpvlanApp(ctl, watch=False, demo=False)
     async with app.run_test(size=SIZE) as pilot:
+        patient(pilot)
         await until(pilot, lambda: app.topology is not None, "the first topology")
         # --- the wizard: ipvlan20 on eth0.20, 192.168.20.0/24 via 192.168.20.1
         await pilot.press("n")
@@ -65,7 +93,7 @@ async def drive(ctl) -> dict:
         await pilot.click("#next")
         await settle(pilot, wiz)
         seen["plan"] = text_of(wiz.query_one("#review-plan"))
-        await pilot.click("#create")
+        await click_until(pilot, "#create", lambda: wiz._creating or wiz._done, "creation")
         await until(pilot, lambda: wiz._done, "creation")
         seen["result"] = text_of(wiz.query_one("#review-result"))
         await pilot.press("escape")
@@ -81,9 +109,17 @@ async def drive(ctl) -> dict:
             screen = app.screen
             screen.query_one("#ep-name").value = name
             await until(pilot, lambda: not screen.query_one("#attach-go").disabled, "valid form")
-            await pilot.click("#attach-go")
-            await until(pilot, lambda: f"endpoint:{name}" in
-                        [r.key for r in app.query_one("#table-endpoints").items], f"{name} row")
+            await click_until(pilot, "#attach-go",
+                              lambda: screen._busy or app.screen is not screen, "the attach")
+            try:
+                await until(pilot, lambda: f"endpoint:{name}" in
+                            [r.key for r in app.query_one("#table-endpoints").items],
+                            f"{name} row")
+            except AssertionError as exc:
+                said = [text_of(w) for w in screen.query("#attach-plan, #attach-result")]
+                rows = [r.key for r in app.query_one("#table-endpoints").items]
+                raise AssertionError(f"{exc}; dialog said {said}; rows {rows}; "
+                                     f"screen {app.screen!r}") from None
         # --- ping pane: peer reachable, host not (and that is expected)
         await pilot.press("4")
         app.query_one("#table-endpoints").select_key("endpoint:ivlan_test1")
@@ -95,7 +131,9 @@ async def drive(ctl) -> dict:
             pane.query_one("#ping-count").value = "2"
             pane.query_one("#ping-interval").value = "0.2"
             before = text_of(pane.query_one("#ping-summary"))
-            await pilot.click("#ping-go")
+            await click_until(pilot, "#ping-go",
+                              lambda: text_of(pane.query_one("#ping-summary")) != before,
+                              f"{key} ping")
             def finished() -> bool:
                 now = text_of(pane.query_one("#ping-summary"))
                 return now != before and "pinging" not in now \
