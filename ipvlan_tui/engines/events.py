@@ -5,8 +5,11 @@ RTNLGRP_IPV4_IFADDR and RTNLGRP_IPV6_IFADDR, opened inside the namespace by a
 helper thread (netns.open_in_each). `run(callback)` blocks (meant for a worker
 thread) and hands over small events; the consumer coalesces them per
 (netns, ifindex) and re-reads what it shows (toolong's `can_replace` idea).
-When the kernel drops events because we were too slow (ENOBUFS), one
-`resync` event says "re-dump everything in this namespace".
+When the kernel drops events because we were too slow (ENOBUFS), the rest
+of the burst is drained unread and, once the socket has been quiet for
+QUIET_S, one dump and one `resync` event say "re-read everything in this
+namespace". Memory does not grow with a storm: MAX_READS datagrams per wake-up
+at most, and the only state kept is the link table (ifindex -> name).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import os
 import selectors
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
@@ -32,6 +36,19 @@ LINK_REMOVED = "link_removed"
 LINK_CHANGED = "link_changed"
 ADDR_CHANGED = "addr_changed"
 RESYNC = "resync"
+
+# A storm must not grow memory with its size: one wake-up reads at most
+# MAX_READS datagrams (one notification each) before handing them over, and
+# after an overflow nothing more is decoded: a fresh dump replaces it.
+MAX_READS = 512
+# After an overflow the events still queued are dropped unread, and the one
+# dump (a resync) waits until the socket has been quiet this long: a dump per
+# overflow during a storm would take longer than the storm (each dump reads
+# every link) and overflow again.
+QUIET_S = 0.2
+# The event sockets' receive buffer when the caller gives none: None keeps
+# inventory.RCVBUF (4 MiB). Smaller values make ENOBUFS (and resyncs) earlier.
+EVENT_RCVBUF: int | None = None
 
 
 @dataclass(frozen=True)
@@ -52,6 +69,8 @@ class _Watched:
         self.label = label
         self.sock = sock
         self.names: dict[int, str] = {}
+        self.stale_since = 0.0  # >0: overflowed; events dropped until the quiet dump
+        self.last_datagram = 0.0
 
 
 def _open_pair(_label: str) -> tuple[socket.socket, socket.socket]:
@@ -72,7 +91,10 @@ class LinkEventWatcher:
                  rcvbuf: int | None = None) -> None:
         """rcvbuf: the event sockets' receive buffer (default 4 MiB; tests make it
         tiny to provoke an overflow)."""
-        self._rcvbuf = rcvbuf
+        self._rcvbuf = rcvbuf if rcvbuf is not None else EVENT_RCVBUF
+        self.resyncs = 0  # overflows (ENOBUFS) answered with a fresh dump
+        self.max_batch = 0  # most events handed over from one wake-up
+        self._final: dict[str, dict[int, str]] = {}  # names() once closed
         self._running = False
         self._sel = selectors.DefaultSelector()
         self._watched: dict[str, _Watched] = {}
@@ -169,8 +191,9 @@ class LinkEventWatcher:
             for event in self._take_initial():
                 callback(event)
             while not self._stopped.is_set():
-                ready = self._sel.select(timeout)
-                if not ready and timeout is not None:
+                stale = self._resync_quiet(callback)
+                ready = self._sel.select(QUIET_S if stale else timeout)
+                if not ready and timeout is not None and not stale:
                     return
                 for key, _mask in ready:
                     w = key.data
@@ -205,7 +228,9 @@ class LinkEventWatcher:
                     next_tick = now + interval
                     if self._stopped.is_set():
                         return
-                for key, _mask in self._sel.select(max(0.0, next_tick - time.monotonic())):
+                stale = self._resync_quiet(callback)
+                wait = max(0.0, next_tick - time.monotonic())
+                for key, _mask in self._sel.select(min(wait, QUIET_S) if stale else wait):
                     w = key.data
                     if w is None:
                         self._drain_wake(callback)
@@ -236,23 +261,54 @@ class LinkEventWatcher:
             callback(event)
 
     def _read(self, w: _Watched) -> list[LinkEvent]:
+        """What one wake-up brings: at most MAX_READS datagrams (the rest waits for the
+        next select). After an overflow (ENOBUFS) nothing is decoded until the socket
+        has been quiet for QUIET_S; then one dump and one resync (_resync_quiet)."""
         out: list[LinkEvent] = []
-        overflow = False
-        while True:
+        for _ in range(MAX_READS):
             try:
                 buf = w.sock.recv(_inv.RECV_SIZE)
             except BlockingIOError:
                 break
             except OSError as exc:
                 if exc.errno == errno.ENOBUFS:
-                    overflow = True
-                    continue  # keep draining what is left, then ask for one resync
+                    if not w.stale_since:
+                        w.stale_since = time.monotonic()
+                    out = []  # the dump covers these
+                    continue
                 raise
-            out.extend(self._decode(w, buf))
-        if overflow:
-            self._reseed(w)
-            return [LinkEvent(RESYNC, w.label)]
+            w.last_datagram = time.monotonic()
+            if not w.stale_since:
+                out.extend(self._decode(w, buf))
+        self.max_batch = max(self.max_batch, len(out))
         return out
+
+    def _resync_quiet(self, callback: Callable[[LinkEvent], None]) -> bool:
+        """Dump and say resync for each overflowed namespace that has been quiet for
+        QUIET_S; True while some are still waiting for quiet."""
+        waiting = False
+        for w in list(self._watched.values()):
+            if not w.stale_since:
+                continue
+            if time.monotonic() - max(w.last_datagram, w.stale_since) < QUIET_S:
+                waiting = True
+                continue
+            w.stale_since = 0.0
+            self.resyncs += 1
+            self._reseed(w)
+            callback(LinkEvent(RESYNC, w.label))
+        return waiting
+
+    @property
+    def settling(self) -> bool:
+        """True while an overflow waits for the quiet moment of its dump and resync."""
+        return any(w.stale_since for w in list(self._watched.values()))
+
+    def names(self, netns: str = "") -> dict[int, str]:
+        """The links the watcher believes exist in `netns` (ifindex -> name), kept by
+        events and re-dumped after an overflow: a fresh inventory must agree."""
+        w = self._watched.get(netns)
+        return dict(w.names) if w is not None else dict(self._final.get(netns, {}))
 
     def _reseed(self, w: _Watched) -> None:
         def dump(_label: str) -> dict[int, str]:
@@ -298,6 +354,7 @@ class LinkEventWatcher:
             if self._closed:
                 return
             self._closed = True
+        self._final = {label: w.names for label, w in self._watched.items()}
         for label in list(self._watched):
             self._remove(label)
         try:
