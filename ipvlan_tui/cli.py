@@ -63,6 +63,10 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--internal", action="store_true")
     c.add_argument("--ipv6", action="store_true")
     c.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    c.add_argument("--hosts", action="append", default=[], metavar="A,B[,C...]",
+                   help="the same network on each of these Docker daemons (URLs or contexts), the "
+                        "subnet split into one disjoint --ip-range slice per host (implies --engine docker)")
+    dockercli.add_swarm_create_args(c)
     c.add_argument("name")
     r = netcmds.add_parser("rm", help="remove networks", allow_abbrev=False)
     _common(r, sub=True)
@@ -71,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="delete a parent ipvlan-tui made even though the host now uses it "
                         "(its addresses, routes or links on it): this can cut the host off")
     r.add_argument("--dry-run", action="store_true")
+    r.add_argument("--hosts", action="append", default=[], metavar="A,B[,C...]",
+                   help="remove the network from each of these Docker daemons")
     r.add_argument("names", nargs="+")
     ls = netcmds.add_parser("ls", help="list networks", allow_abbrev=False)
     _common(ls, sub=True)
@@ -195,8 +201,13 @@ def cmd_network(args, out, err) -> int:
             name=args.name, driver=args.driver, subnets=tuple(args.subnet),
             gateways=tuple(args.gateway), ip_ranges=tuple(args.ip_range),
             aux_addresses=tuple(args.aux_address), options=tuple(args.opt),
-            internal=args.internal, ipv6=args.ipv6, engine=args.engine,
+            internal=args.internal, ipv6=args.ipv6,
+            engine=ENGINE_DOCKER if args.hosts else args.engine,
             host=(args.host or [""])[0])
+        if args.hosts:
+            return dockercli.cmd_create_across(ctl, req, args.hosts, args, out, err)
+        if dockercli.is_config_create(args):
+            return dockercli.cmd_create_config(ctl, req, args, out, err)
         result = ctl.create_network(req, dry_run=args.dry_run)
         for w in result.warnings:
             print(f"warning: {w}", file=err)
@@ -206,6 +217,8 @@ def cmd_network(args, out, err) -> int:
             print(result.network.network_id, file=out)
         return EXIT_OK
     if args.netcmd == "rm":
+        if args.hosts:
+            return dockercli.cmd_rm_across(ctl, args.names, args.hosts, args, out, err)
         return _remove_each(args, lambda name: ctl.remove_network(
             name, force=args.force, dry_run=args.dry_run,
             allow_host_cutoff=args.allow_host_cutoff), out, err)
@@ -214,10 +227,10 @@ def cmd_network(args, out, err) -> int:
         if args.json:
             print(json.dumps([network_to_dict(n) for n in nets], indent=2), file=out)
             return EXIT_OK
-        rows = [[n.spec.network_id[:12], n.spec.name, "ipvlan", n.spec.engine,
+        rows = [[n.spec.network_id[:12], n.spec.name, "ipvlan", n.spec.engine, n.spec.host or "local",
                  f"{n.spec.mode} {n.spec.flag}", n.spec.parent.name if n.spec.parent else "",
                  ",".join(s.cidr for s in n.spec.subnets), str(len(n.endpoints))] for n in nets]
-        print(_table(rows, ["NETWORK ID", "NAME", "DRIVER", "ENGINE", "MODE", "PARENT",
+        print(_table(rows, ["NETWORK ID", "NAME", "DRIVER", "ENGINE", "HOST", "MODE", "PARENT",
                             "SUBNETS", "ENDPOINTS"]), file=out)
         return EXIT_OK
     if args.netcmd == "inspect":
@@ -295,11 +308,12 @@ def cmd_ps(args, out, err) -> int:
     eps = ctl.endpoints()
     if args.json:
         print(json.dumps([{"Name": e.name, "Network": e.network, "Engine": e.engine,
-                           "IPv4": e.ipv4, "IPv6": e.ipv6, "Namespace": e.netns,
+                           "Host": e.host or "local", "IPv4": e.ipv4, "IPv6": e.ipv6, "Namespace": e.netns,
                            "State": e.state} for e in eps], indent=2), file=out)
         return EXIT_OK
-    rows = [[e.name, e.engine, e.network, e.ipv4 or "", e.ipv6 or "", e.state] for e in eps]
-    print(_table(rows, ["NAME", "ENGINE", "NETWORK", "IPV4", "IPV6", "STATE"]), file=out)
+    rows = [[e.name, e.engine, e.host or "local", e.network, e.ipv4 or "", e.ipv6 or "", e.state]
+            for e in eps]
+    print(_table(rows, ["NAME", "ENGINE", "HOST", "NETWORK", "IPV4", "IPV6", "STATE"]), file=out)
     return EXIT_OK
 
 

@@ -174,7 +174,7 @@ def main(argv: Sequence[str], out, err) -> int:
         return EXIT_BAD
     from ipvlan_tui.controller import open_controller
     try:
-        ctl = open_controller(args.state_dir, demo=args.demo)
+        ctl = open_controller(args.state_dir, demo=args.demo, engine=args.engine, hosts=args.host or ())
         return run_matrix(ctl, args, out, err) if args.matrix else run_single(ctl, args, out, err)
     except ValidationError as exc:
         print(f"error: {exc}", file=err)

@@ -81,6 +81,7 @@ _HINTS: tuple[tuple[str, str], ...] = (
     ("no such image", "pull or import the image first (docker pull IMAGE)"),
     ("is already in use by container", "choose another --name, or remove the old container first"),
     ("already exists", "choose another name, or remove the old one first"),
+    ("pool overlaps", "another Docker network (of any driver) holds an overlapping subnet; pick another --subnet"),
     ("has active endpoints", "remove or disconnect its containers first (or pass --force)"),
     ("is not valid", "this Docker version refuses that option value"),
     ("permission denied", "run as root or as a member of the docker group"),
@@ -401,12 +402,31 @@ class DockerEngine:
             raise self._unreachable(exc) from exc
         if info.get("Driver") != DRIVER:
             return None
-        return info
+        return self._with_config(info)
+
+    def _with_config(self, info: dict) -> dict:
+        """A --config-from network as it behaves: Docker reports it with no options and no
+        IPAM of its own; the parent, mode and subnets are those of its --config-only network."""
+        src = (info.get("ConfigFrom") or {}).get("Network")
+        if not src:
+            return info
+        try:
+            cfg = self.api.inspect_network(src)
+        except Exception:  # noqa: BLE001 - the config network went away: show what Docker shows
+            return info
+        merged = dict(info)
+        merged["Options"] = {**(cfg.get("Options") or {}), **(info.get("Options") or {})}
+        if not (info.get("IPAM") or {}).get("Config"):
+            merged["IPAM"] = cfg.get("IPAM") or {}
+        merged["Labels"] = {**(cfg.get("Labels") or {}), **(info.get("Labels") or {})}
+        if cfg.get("EnableIPv6"):
+            merged["EnableIPv6"] = True
+        return merged
 
     def networks(self) -> list[Network]:
         """Every ipvlan network on the daemon with its containers (running or not)."""
         raw = self._ipvlan_networks_raw()
-        by_id = {n["Id"]: n for n in raw}
+        by_id = {n["Id"]: self._with_config(n) for n in raw}
         containers = self._call("list containers", lambda: self.api.containers(all=True))
         eps: dict[str, list[Endpoint]] = {nid: [] for nid in by_id}
         for c in containers:
@@ -460,7 +480,7 @@ class DockerEngine:
         daemon cannot be asked: "no such network" would be a guess, and a wrong one when
         the network is there and dockerd merely stopped."""
         try:
-            return self._inspect_network(name) is not None
+            return self._inspect_network(name) is not None or self._config_only(name) is not None
         except DockerUnreachable as exc:
             raise self._cannot_tell(exc, f"whether network {name} is on Docker") from exc
         except EngineError:
@@ -591,8 +611,22 @@ class DockerEngine:
                               "a bridge network",
                               "leave the flag at bridge, use --engine netns, or Docker 23.0 or newer")
 
+    def name_taken(self, name: str) -> str | None:
+        """The driver of a Docker network (of any driver) named exactly `name`, or None.
+        Docker's own `name` filter matches substrings, hence the exact comparison."""
+        found = self._call("list networks", lambda: self.api.networks(names=[name]))
+        return next((n.get("Driver") or "?" for n in found if n.get("Name") == name), None)
+
     def plan_network_create(self, spec: NetworkSpec) -> Plan:
         self._check_features(spec)
+        try:
+            taken = self.name_taken(spec.name)
+        except EngineError:  # unreachable: the create step will say so in Docker's words
+            taken = None
+        if taken is not None:  # the validator sees ipvlan networks only; Docker's names span every driver
+            where = f" on {self.host_label}" if self.host_label else ""
+            raise ValidationError("name", spec.name, f"a Docker network of that name already exists{where} "
+                                  f"(driver {taken})", "pick another name, or remove that network first")
         kwargs = self.create_kwargs(spec)
         name = spec.name
         box: dict[str, str] = {}
@@ -620,9 +654,133 @@ class DockerEngine:
                     undo_command=f"docker network rm {name}")
         return Plan(f"network create {name}", [step])
 
+    # ------------------------------------------------------------ swarm: --config-only / --config-from
+    def _create_raw(self, body: dict) -> dict:
+        """POST /networks/create with fields the SDK has no keyword for (ConfigOnly, ConfigFrom)."""
+        api = self.api
+        return api._result(api._post_json(api._url("/networks/create"), data=body), json=True)
+
+    def swarm_manager(self) -> bool:
+        info = self._call("read swarm state", lambda: self.api.info())
+        swarm = info.get("Swarm") or {}
+        return swarm.get("LocalNodeState") == "active" and bool(swarm.get("ControlAvailable"))
+
+    def plan_config_only_create(self, spec: NetworkSpec) -> Plan:
+        """`docker network create --config-only ...`: the node's parent and IPAM, for a
+        --config-from network to use. Docker's rules: only network-specific fields (no
+        --internal, --attachable, --scope, ingress) and no driver of its own (Docker stores
+        it as driver "null"); nothing is made in the kernel until a network uses it."""
+        parent = spec.parent
+        if parent is None or parent.kind == PARENT_DUMMY:
+            raise ValidationError("-o parent", "", "a --config-only network needs a parent: it describes "
+                                  "this node's uplink for a network spanning nodes",
+                                  "give -o parent=eth0.N (the VLAN every node shares)")
+        if spec.internal:
+            raise ValidationError("--internal", "", "is not allowed on a --config-only network (Docker: "
+                                  "operator fields like internal are not supported there)",
+                                  "put --internal on the --config-from network instead")
+        self._check_features(spec)
+        kw = self.create_kwargs(spec)
+        name = spec.name
+        body = {"Name": name, "CheckDuplicate": True, "ConfigOnly": True, "Driver": DRIVER,
+                "Options": kw["options"], "IPAM": kw["ipam"], "EnableIPv6": kw["enable_ipv6"],
+                "Labels": kw["labels"]}
+        box: dict[str, str] = {}
+
+        def create() -> None:
+            box["id"] = self._call(f"create config-only network {name}", lambda: self._create_raw(body))["Id"]
+
+        def remove() -> None:
+            self._call(f"remove network {name}", lambda: self.api.remove_network(box.get("id") or name))
+
+        command = self.create_command(spec).replace("docker network create -d ipvlan ",
+                                                    "docker network create --config-only ", 1)
+        step = Step(f"create config-only network {name} (parent {parent.name}, "
+                    + ", ".join(s.cidr for s in spec.subnets)
+                    + "; no link is made until a --config-from network uses it)",
+                    command, do=create, undo=remove, undo_command=f"docker network rm {name}")
+        return Plan(f"network create --config-only {name}", [step])
+
+    def plan_config_from_create(self, name: str, config_from: str, *, scope: str = "swarm",
+                                attachable: bool = False, internal: bool = False) -> Plan:
+        """`docker network create -d ipvlan --config-from CFG [--scope swarm] NAME`. Docker's rules:
+        the config network must be --config-only; this one carries no subnets, options, IPv6
+        or labels of its own; a swarm-scoped one needs a swarm manager."""
+        import docker.errors as derr
+
+        if not _CONTAINER_NAME.fullmatch(name or ""):
+            raise ValidationError("name", name, "is not a valid Docker network name",
+                                  "use letters, digits, '_', '.', '-', at least 2 characters")
+        try:
+            cfg = self.api.inspect_network(config_from)
+        except derr.NotFound:
+            raise ValidationError("--config-from", config_from, "no such network on this Docker daemon",
+                                  "create it first on every node: ipvlan-tui --engine docker network create "
+                                  f"--config-only --subnet ... -o parent=eth0.N {config_from}") from None
+        except derr.DockerException as exc:
+            raise self._explain(exc, f"inspect network {config_from}") from exc
+        if not cfg.get("ConfigOnly"):
+            raise ValidationError("--config-from", config_from, "is not a --config-only network "
+                                  f"(driver {cfg.get('Driver')})",
+                                  "name a network made with --config-only")
+        if scope not in ("local", "swarm"):
+            raise ValidationError("--scope", scope, "is not local or swarm", "use --scope swarm (or local)")
+        if scope == "swarm" and not self.swarm_manager():
+            raise ValidationError("--scope", scope, "this Docker daemon is not a swarm manager",
+                                  "run `docker swarm init` (or use a manager's --host)")
+        taken = self.name_taken(name)
+        if taken is not None:
+            raise ValidationError("name", name, f"a Docker network of that name already exists (driver {taken})",
+                                  "pick another name, or remove that network first")
+        body = {"Name": name, "CheckDuplicate": True, "Driver": DRIVER, "Scope": scope,
+                "ConfigFrom": {"Network": config_from}, "Attachable": attachable, "Internal": internal}
+        box: dict[str, str] = {}
+
+        def create() -> None:
+            box["id"] = self._call(f"create network {name}", lambda: self._create_raw(body))["Id"]
+
+        def remove() -> None:
+            self._call(f"remove network {name}", lambda: self.api.remove_network(box.get("id") or name))
+
+        argv = ["docker", "network", "create", "-d", DRIVER, "--scope", scope, "--config-from", config_from]
+        argv += ["--attachable"] if attachable else []
+        argv += ["--internal"] if internal else []
+        step = Step(f"create {scope}-scoped ipvlan network {name} with the parent and IPAM of {config_from}"
+                    + (" on each node" if scope == "swarm" else ""),
+                    " ".join([*argv, name]), do=create, undo=remove, undo_command=f"docker network rm {name}")
+        return Plan(f"network create {name} --config-from {config_from}", [step])
+
+    def _config_only(self, name: str) -> dict | None:
+        """The --config-only network `name` (Docker lists it with driver "null"), or None."""
+        import docker.errors as derr
+
+        try:
+            info = self.api.inspect_network(name)
+        except derr.NotFound:
+            return None
+        except derr.DockerException as exc:
+            raise self._explain(exc, f"inspect network {name}") from exc
+        except OSError as exc:
+            raise self._unreachable(exc) from exc
+        return info if info.get("ConfigOnly") else None
+
+    def _plan_config_only_remove(self, info: dict) -> tuple[NetworkSpec, Plan]:
+        name, nid = info.get("Name", ""), info.get("Id", "")
+        users = [n["Name"] for n in self._ipvlan_networks_raw()
+                 if (n.get("ConfigFrom") or {}).get("Network") == name]
+        if users:
+            raise ValidationError("network", name, "is the configuration of network(s) " + ", ".join(users),
+                                  "remove those first (`ipvlan-tui network rm " + " ".join(users) + "`)")
+        step = Step(f"remove config-only network {name}", f"docker network rm {name}",
+                    do=lambda: self._call(f"remove network {name}", lambda: self.api.remove_network(nid)))
+        return spec_from_docker(info, self.host_label), Plan(f"network rm {name}", [step])
+
     def plan_network_remove(self, name: str, force: bool = False) -> tuple[NetworkSpec, Plan]:
         net = self.network(name)
         if net is None:
+            cfg = self._config_only(name)
+            if cfg is not None:
+                return self._plan_config_only_remove(cfg)
             raise ValidationError("network", name, "no such ipvlan network on Docker",
                                   "see `ipvlan-tui network ls`")
         spec = net.spec
@@ -700,7 +858,16 @@ class DockerEngine:
                     # keyed by the network of network_mode, else Docker drops --ip/--ip6
                     networking_config=api.create_networking_config({net: endpoint}))
                 box["id"] = c["Id"]
-                api.start(c["Id"])
+                try:
+                    api.start(c["Id"])
+                except BaseException:
+                    # The step failed, so the plan will not undo it: remove the created
+                    # container here, or it stays behind in state "created" holding the name.
+                    try:
+                        api.remove_container(c["Id"], force=True)
+                    except Exception:  # noqa: BLE001 - the start error is the one to report
+                        pass
+                    raise
                 return c["Id"]
 
             self._call(f"run {req.name}", go)
