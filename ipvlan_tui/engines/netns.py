@@ -445,6 +445,15 @@ class FreshSockets:
             prev = self._items.pop(name, None)
             if prev is not None:
                 old.append(prev[1])
+            # Let go of namespaces deleted behind our back: the socket would keep them alive.
+            for other, (ident, osock, _) in list(self._items.items()):
+                try:
+                    gone = ns_inode(other) != ident
+                except (OSError, ValueError):
+                    gone = True
+                if gone:
+                    old.append(osock)
+                    del self._items[other]
             self._items[name] = (identity, sock, threading.Lock())
             while len(self._items) > self._limit:
                 old.append(self._items.pop(next(iter(self._items)))[1])

@@ -257,3 +257,28 @@ def test_fresh_socket_not_used_for_a_recreated_namespace(disposable_host):
         assert _endpoint_view(name)["addrs"] == ["10.77.0.6/24"]
         engine.delete_netns(name)
         assert not netns.exists(name)
+
+
+@root_only
+def test_fresh_sockets_bounded_and_let_go_of_deleted_namespaces():
+    tag = uuid.uuid4().hex[:6]
+    names = [f"ivt-fs-{tag}-{i}" for i in range(4)]
+    fresh = netns.FreshSockets(limit=2)
+    try:
+        socks = [netns.create_with(n, inventory.open_route_socket) for n in names[:2]]
+        for n, s in zip(names, socks):
+            fresh.put(n, s)
+        assert len(fresh) == 2
+        netns.delete(names[0])  # behind its back
+        fresh.put(names[2], netns.create_with(names[2], inventory.open_route_socket))
+        assert len(fresh) == 2 and socks[0].fileno() == -1  # the deleted one was let go
+        fresh.put(names[3], netns.create_with(names[3], inventory.open_route_socket))
+        assert len(fresh) == 2 and socks[1].fileno() == -1  # the oldest was closed (limit)
+        with fresh.borrow(names[3]) as sock:
+            assert sock is not None and len(inventory.dump_links(sock)) == 1  # lo, inside the namespace
+        with fresh.borrow(names[0]) as sock:
+            assert sock is None
+    finally:
+        fresh.close()
+        for n in names:
+            netns.delete(n)
