@@ -1135,6 +1135,16 @@ def plan_apply(ctl, d: MapDiff, *, prune: bool = False, replace: bool = False) -
             continue
         e = mf.entry(c.network)
         assert e is not None
+        if live.get(e.name) is not None:
+            try:
+                ctl.plan_network_remove(e.name, force=True)
+            except HostLinkInUse as exc:  # replacing deletes the parent: never cut the host off
+                left.append(f"network {c.network}: drifted, but not replaced: {exc.problem}; "
+                            f"`ipvlan-tui network rm --force --allow-host-cutoff {c.network}` "
+                            "then apply again")
+                continue
+            except ValidationError:
+                pass
         units.append(_create_unit(ctl, e, d.desired[e.name], old=live.get(e.name), freed=freed))
     half_nets = {e.name for e in mf.networks if f"network {e.name}" in d.half_made}
     for c in d.of(DRIFT, endpoints=True):

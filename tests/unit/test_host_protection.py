@@ -219,3 +219,18 @@ def test_docker_on_another_host_is_not_judged_by_this_kernel(ctl):
     ctl.docker = StubDocker(docker_spec(host="tcp://far:2375"))
     ctl.remove_network("d20")
     assert ctl.docker.removed == ["d20"]
+
+
+def test_apply_replace_leaves_a_drifted_network_whose_parent_the_host_took(ctl, tmp_path):
+    vlan20(ctl, endpoint=False)
+    ctl.kernel.add_address("eth0.20", "192.168.20.5/24")
+    path = tmp_path / "map.toml"
+    path.write_text('version = 1\n[defaults]\ntrunk = "eth0"\n\n[[networks]]\nname = "v20"\n'
+                    'vlan = 20\nsubnets = [{ subnet = "192.168.21.0/24" }]\n')
+    for dry in (["--dry-run"], []):
+        rc, out, err = run("apply", "--replace", *dry, str(path))
+        text = out + err
+        assert "not replaced" in text and "192.168.20.5/24" in text, text
+        assert "ip link add link eth0 name eth0.20" not in text  # no plan that cannot run
+    assert ctl.kernel.link_exists("eth0.20")
+    assert ctl.store.network("v20")[0].subnets[0].cidr == "192.168.20.0/24"
