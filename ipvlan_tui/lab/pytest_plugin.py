@@ -4,8 +4,9 @@ Load it from tests/conftest.py with `pytest_plugins = ["ipvlan_tui.lab.pytest_pl
 
 - Inside the lab (IPVLAN_TUI_IN_LAB=1), or when the host kernel can make
   dummy/802.1q/ipvlan links: marked tests run directly, as usual.
-- Otherwise the outer pytest boots the lab ONCE for all selected marked tests
-  (2048 MB when any `docker` test is among them, else 1024 MB), runs
+- Otherwise the outer pytest boots lab VMs ONCE for all selected marked tests:
+  IPVLAN_TUI_LAB_VMS of them at once (default 2; the `docker` tests together in
+  one of 2048 MB, kernel test modules dealt to the others, 1024 MB), each runs
   `python -m pytest <node ids> --junitxml=<share>/junit.xml` inside, and
   replays every inner report (pass, failure with its traceback, skip, xfail)
   into this session. Failures also carry the tail of the inner output.
@@ -25,6 +26,7 @@ import os
 import shutil
 import sys
 import tempfile
+import threading
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -58,9 +60,20 @@ def _marked(item: pytest.Item) -> bool:
 class _Tee(io.RawIOBase):
     """Keeps everything written (for the failure tail), optionally echoes it live."""
 
-    def __init__(self, live: Any | None) -> None:
+    _lock = threading.Lock()  # two VMs echo to one terminal: whole lines, never interleaved
+
+    def __init__(self, live: Any | None, prefix: bytes = b"") -> None:
         self.buf = bytearray()
         self.live = live
+        self.prefix = prefix
+        self._pending = b""
+
+    def flush_pending(self) -> None:
+        if self.live is not None and self._pending:
+            with self._lock:
+                self.live.write(self.prefix + self._pending + b"\n")
+                self.live.flush()
+            self._pending = b""
 
     def writable(self) -> bool:
         return True
@@ -68,9 +81,71 @@ class _Tee(io.RawIOBase):
     def write(self, data: Any) -> int:
         self.buf += data
         if self.live is not None:
-            self.live.write(bytes(data))
-            self.live.flush()
+            if not self.prefix:
+                self.live.write(bytes(data))
+                self.live.flush()
+                return len(data)
+            *lines, self._pending = (self._pending + bytes(data)).split(b"\n")
+            if lines:
+                with self._lock:
+                    self.live.write(b"".join(self.prefix + ln + b"\n" for ln in lines))
+                    self.live.flush()
         return len(data)
+
+
+class _LabRun:
+    """One lab VM running one group of the marked tests (in a thread of its own)."""
+
+    def __init__(self, plugin: "LabPlugin", index: int, items: list[pytest.Item], of: int) -> None:
+        self.plugin, self.index, self.items = plugin, index, items
+        docker = any(it.get_closest_marker("docker") for it in items)
+        self.memory = vm.DOCKER_MEMORY_MB if docker else vm.DEFAULT_MEMORY_MB
+        self.share = Path(tempfile.mkdtemp(prefix="ipvlan-tui-lab-pytest-"))
+        self.reports = self.share / "reports.jsonl"
+        self.junit = self.share / "junit.xml"
+        self.rc: int | None = None
+        self.failure: str | None = None
+        self.tail = ""
+        self.elapsed = 0.0
+        self.prefix = f"[vm{index + 1}] ".encode() if of > 1 else b""
+
+    def argv(self) -> list[str]:
+        config = self.plugin.config
+        argv = [sys.executable, "-m", "pytest", "-p", "ipvlan_tui.lab.pytest_plugin",
+                "-p", "no:cacheprovider", f"--rootdir={config.rootpath}",
+                f"--junitxml={self.junit}", "-o", "junit_logging=all", "-rfEsxX"]
+        if config.inipath:
+            argv += ["-c", str(config.inipath)]
+        tb = getattr(config.option, "tbstyle", "auto")
+        if tb and tb != "auto":
+            argv.append(f"--tb={tb}")
+        if getattr(config.option, "runxfail", False):
+            argv.append("--runxfail")
+        verbose = config.getoption("verbose", 0) or 0
+        if verbose > 0:
+            argv.append("-" + "v" * min(verbose, 3))
+        return argv + [it.nodeid for it in self.items]
+
+    def run(self) -> None:
+        config = self.plugin.config
+        verbose = config.getoption("verbose", 0) or 0
+        timeout = float(os.environ.get("IPVLAN_TUI_LAB_TIMEOUT", "3600"))
+        live = (os.environ.get("IPVLAN_TUI_LAB_VERBOSE") == "1" or verbose >= 2
+                or getattr(config.option, "capture", "") == "no")
+        tee = _Tee(sys.__stdout__.buffer if live and sys.__stdout__ else None, self.prefix)
+        t0 = time.monotonic()
+        try:
+            self.rc = vm.run_in_lab(self.argv(), memory_mb=self.memory, timeout=timeout,
+                                    cwd=str(config.rootpath), env={REPORT_ENV: str(self.reports)},
+                                    stdout=tee, stderr=tee,  # type: ignore[arg-type]
+                                    share_dir=self.share)
+        except LabError as exc:
+            self.failure = "the kernel lab could not run this test: " + exc.full_text()
+        except Exception as exc:  # noqa: BLE001 - any failure must fail the tests, not skip them
+            self.failure = f"the kernel lab could not run this test: {type(exc).__name__}: {exc}"
+        tee.flush_pending()
+        self.elapsed = time.monotonic() - t0
+        self.tail = "\n".join(tee.buf.decode(errors="replace").splitlines()[-TAIL_LINES:])
 
 
 class LabPlugin:
@@ -79,8 +154,8 @@ class LabPlugin:
         self.lab_items: list[pytest.Item] = []
         self.lab_ids: set[str] = set()
         self.results: dict[str, list[Any]] | None = None
-        self.failure: str | None = None
-        self.tail = ""
+        self.failures: dict[str, str] = {}  # node id -> why its VM could not run it
+        self.tails: dict[str, str] = {}  # node id -> the tail of its VM's output
         self.summary: list[str] = []
         self.skipped_off = 0
         self.report_file = None
@@ -149,58 +224,69 @@ class LabPlugin:
         else:
             print(text, file=sys.stderr)
 
+    def _groups(self) -> list[list[pytest.Item]]:
+        """The marked tests split over IPVLAN_TUI_LAB_VMS VMs (default 2) run at once.
+
+        Docker tests stay together (each VM starts its own dockerd once); kernel
+        tests are dealt out by module, largest modules first, to the VM with the
+        fewest tests. On a 2-core box two TCG VMs nearly halve the lab's wall time.
+        """
+        try:
+            n = max(1, int(os.environ.get("IPVLAN_TUI_LAB_VMS", "2")))
+        except ValueError:
+            n = 2
+        if n == 1:
+            return [list(self.lab_items)]
+        docker = [it for it in self.lab_items if it.get_closest_marker("docker")]
+        kernel = [it for it in self.lab_items if not it.get_closest_marker("docker")]
+        groups: list[list[pytest.Item]] = [docker] if docker else []
+        slots = n - len(groups) if kernel else 0
+        if slots <= 0 and kernel:
+            groups[-1].extend(kernel)
+        elif kernel:
+            by_module: dict[str, list[pytest.Item]] = {}
+            for it in kernel:
+                by_module.setdefault(it.nodeid.split("::")[0], []).append(it)
+            bins: list[list[pytest.Item]] = [[] for _ in range(min(slots, len(by_module)))]
+            for mod in sorted(by_module, key=lambda m: -len(by_module[m])):
+                min(bins, key=len).extend(by_module[mod])
+            groups.extend(bins)
+        order = {it.nodeid: i for i, it in enumerate(self.lab_items)}
+        return [sorted(g, key=lambda it: order[it.nodeid]) for g in groups if g]
+
     def _run_lab(self) -> None:
         self.results = {}
-        docker = any(it.get_closest_marker("docker") for it in self.lab_items)
-        memory = vm.DOCKER_MEMORY_MB if docker else vm.DEFAULT_MEMORY_MB
-        timeout = float(os.environ.get("IPVLAN_TUI_LAB_TIMEOUT", "3600"))
-        rootdir = str(self.config.rootpath)
-        share = Path(tempfile.mkdtemp(prefix="ipvlan-tui-lab-pytest-"))
-        reports = share / "reports.jsonl"
-        junit = share / "junit.xml"
-        argv = [sys.executable, "-m", "pytest", "-p", "ipvlan_tui.lab.pytest_plugin",
-                "-p", "no:cacheprovider", f"--rootdir={rootdir}", f"--junitxml={junit}",
-                "-o", "junit_logging=all", "-rfEsxX"]
-        if self.config.inipath:
-            argv += ["-c", str(self.config.inipath)]
-        tb = getattr(self.config.option, "tbstyle", "auto")
-        if tb and tb != "auto":
-            argv.append(f"--tb={tb}")
-        if getattr(self.config.option, "runxfail", False):
-            argv.append("--runxfail")
-        verbose = self.config.getoption("verbose", 0) or 0
-        if verbose > 0:
-            argv.append("-" + "v" * min(verbose, 3))
-        argv += [it.nodeid for it in self.lab_items]
-        live = (os.environ.get("IPVLAN_TUI_LAB_VERBOSE") == "1" or verbose >= 2
-                or getattr(self.config.option, "capture", "") == "no")
-        tee = _Tee(sys.__stdout__.buffer if live and sys.__stdout__ else None)
-        self._write(f"kernel lab: booting the VM once for {len(self.lab_items)} kernel/docker test(s) "
-                    f"({memory} MB, timeout {timeout:g} s) ...")
+        groups = self._groups()
+        runs = [_LabRun(self, i, g, len(groups)) for i, g in enumerate(groups)]
+        sizes = " + ".join(str(len(g)) for g in groups)
+        self._write(f"kernel lab: booting {len(runs)} VM(s) at once for {len(self.lab_items)} "
+                    f"kernel/docker test(s) ({sizes}) ...")
         t0 = time.monotonic()
-        rc: int | None = None
-        try:
-            rc = vm.run_in_lab(argv, memory_mb=memory, timeout=timeout, cwd=rootdir,
-                               env={REPORT_ENV: str(reports)}, stdout=tee, stderr=tee,  # type: ignore[arg-type]
-                               share_dir=share)
-        except LabError as exc:
-            self.failure = "the kernel lab could not run this test: " + exc.full_text()
-        except Exception as exc:  # noqa: BLE001 - any failure must fail the tests, not skip them
-            self.failure = f"the kernel lab could not run this test: {type(exc).__name__}: {exc}"
-        elapsed = time.monotonic() - t0
-        self.tail = "\n".join(tee.buf.decode(errors="replace").splitlines()[-TAIL_LINES:])
-        try:
-            self._load_reports(reports, junit)
-        finally:
-            shutil.rmtree(share, ignore_errors=True)
-        ran = sum(1 for v in self.results.values() if v)
-        self.summary.append(f"kernel lab: {ran}/{len(self.lab_items)} marked test(s) ran inside the "
-                            f"VM in {elapsed:.1f} s (inner pytest exit code {rc})")
-        if self.failure:
-            self.summary.append("kernel lab FAILED: " + self.failure.splitlines()[0])
-        self._write(f"kernel lab: done in {elapsed:.1f} s, replaying results")
+        threads = [threading.Thread(target=r.run, name=f"lab-vm-{r.index}", daemon=True)
+                   for r in runs]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        for r in runs:
+            try:
+                self._load_reports(r.reports, r.junit, r)
+            finally:
+                shutil.rmtree(r.share, ignore_errors=True)
+            ran = sum(1 for it in r.items if self.results.get(it.nodeid))
+            self.summary.append(f"kernel lab VM {r.index + 1}/{len(runs)}: {ran}/{len(r.items)} "
+                                f"marked test(s) ran inside it in {r.elapsed:.1f} s "
+                                f"({r.memory} MB; inner pytest exit code {r.rc})")
+            if r.failure:
+                self.summary.append(f"kernel lab VM {r.index + 1} FAILED: "
+                                    + r.failure.splitlines()[0])
+            for it in r.items:
+                self.tails[it.nodeid] = r.tail
+                if r.failure:
+                    self.failures[it.nodeid] = r.failure
+        self._write(f"kernel lab: done in {time.monotonic() - t0:.1f} s, replaying results")
 
-    def _load_reports(self, reports: Path, junit: Path) -> None:
+    def _load_reports(self, reports: Path, junit: Path, run: "_LabRun") -> None:
         assert self.results is not None
         collect_errors: list[str] = []
         if reports.exists():
@@ -220,16 +306,16 @@ class LabPlugin:
                     collect_errors.append(f"collecting {rep.nodeid} inside the lab failed:\n"
                                           f"{rep.longreprtext}")
         elif junit.exists():
-            self._load_junit(junit)
+            self._load_junit(junit, run.items)
         if collect_errors:
             msg = "\n".join(collect_errors)
-            self.failure = f"{self.failure}\n{msg}" if self.failure else msg
+            run.failure = f"{run.failure}\n{msg}" if run.failure else msg
 
-    def _load_junit(self, junit: Path) -> None:
+    def _load_junit(self, junit: Path, items: list[pytest.Item]) -> None:
         """Fallback when the per-report file is missing: outcomes from the JUnit XML."""
         assert self.results is not None
         by_case: dict[tuple[str, str], pytest.Item] = {}
-        for it in self.lab_items:
+        for it in items:
             parts = it.nodeid.split("::")
             mod = parts[0][:-3].replace("/", ".") if parts[0].endswith(".py") else parts[0]
             cls = ".".join([mod, *parts[1:-1]])
@@ -269,14 +355,16 @@ class LabPlugin:
         assert self.results is not None
         reps = self.results.get(item.nodeid)
         if not reps:
-            why = self.failure or "the test did not report a result from inside the kernel lab"
+            why = (self.failures.get(item.nodeid)
+                   or "the test did not report a result from inside the kernel lab")
             text = f"{why}\n(not run inside the lab VM: {item.nodeid})"
             reps = self._synth(item, "failed", text, "call")
         ihook = item.ihook
         ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
         for rep in reps:
-            if rep.failed and self.tail:
-                rep.sections.append(("inner lab output (tail)", self.tail))
+            tail = self.tails.get(item.nodeid)
+            if rep.failed and tail:
+                rep.sections.append(("inner lab output (tail)", tail))
             ihook.pytest_runtest_logreport(report=rep)
         ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
 

@@ -44,6 +44,16 @@ def test_in_lab_xfail():
 '''
 
 
+SAMPLE2 = '''
+import os
+import pytest
+
+@pytest.mark.kernel
+def test_in_second_vm():
+    assert os.environ["IPVLAN_TUI_IN_LAB"] == "1"
+'''
+
+
 def _setup(pytester, monkeypatch):
     # pytester moves HOME; keep the real lab cache
     monkeypatch.setenv("IPVLAN_TUI_LAB_CACHE", REAL_CACHE)
@@ -53,12 +63,18 @@ def _setup(pytester, monkeypatch):
     monkeypatch.delenv("IPVLAN_TUI_IN_LAB", raising=False)
 
 
-def test_marked_tests_run_in_one_lab_boot_and_are_replayed(pytester, monkeypatch):
+def test_marked_tests_run_in_two_vms_at_once_and_are_replayed(pytester, monkeypatch):
     _setup(pytester, monkeypatch)
+    pytester.makepyfile(test_sample2=SAMPLE2)
+    monkeypatch.setenv("IPVLAN_TUI_LAB_VMS", "2")
     res = pytester.runpytest_subprocess("-p", "ipvlan_tui.lab.pytest_plugin", "-rA", timeout=600)
-    res.assert_outcomes(passed=4, failed=1, skipped=1, xfailed=1)
+    res.assert_outcomes(passed=5, failed=1, skipped=1, xfailed=1)
     out = res.stdout.str()
-    assert out.count("kernel lab: booting the VM once for 6 ") == 1
+    # modules dealt to the VMs whole, the bigger first: one boot each, both at once
+    assert out.count("kernel lab: booting 2 VM(s) at once for 7 kernel/docker test(s) (6 + 1)") == 1
+    assert "kernel lab VM 1/2: 6/6 marked test(s) ran inside it" in out
+    assert "kernel lab VM 2/2: 1/1 marked test(s) ran inside it" in out
+    assert "test_in_second_vm PASSED" in out or "PASSED test_sample2.py::test_in_second_vm" in out
     assert "the inner failure message" in out and "assert 1 == 2" in out
     assert "inner lab output (tail)" in out
     assert "inner skip reason" in out
