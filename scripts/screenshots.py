@@ -21,6 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 from ipvlan_tui import controller as controller_mod  # noqa: E402
 from ipvlan_tui.controller import Controller  # noqa: E402
+from tests.netops import netops_map  # noqa: E402
 from ipvlan_tui.engines.fake import FakeKernel  # noqa: E402
 from ipvlan_tui.store import Store  # noqa: E402
 from ipvlan_tui.tui import actions  # noqa: E402
@@ -157,27 +158,8 @@ async def shoot(out: Path) -> list[Path]:
 
 
 # The driver docs' NetOps table as a map, on VLANs 110-130 of the demo's eth0 (eth0.10 is db_net's).
-NETOPS_MAP = """\
-version = 1
-[defaults]
-trunk = "eth0"
-
-[[networks]]
-name = "vlan110"
-vlan = 110
-subnets = [{ subnet = "172.16.80.0/24", gateway = "172.16.80.1" }]
-endpoints = [{ name = "web110", ip = "172.16.80.10" }]
-
-[[networks]]
-name = "vlan120"
-vlan = 120
-subnets = [{ subnet = "172.16.48.0/22", gateway = "172.16.50.1" }]
-
-[[networks]]
-name = "vlan130"
-vlan = 130
-subnets = [{ subnet = "10.1.0.0/16", gateway = "10.1.100.1" }]
-"""
+NETOPS_MAP = netops_map((110, 120, 130), corrected=True,
+                        endpoints={110: [("web110", "172.16.80.10")]})
 AS_SENT = NETOPS_MAP.replace("172.16.48.0/22", "172.16.50.0/22").replace("10.1.0.0/16", "10.1.100.0/16")
 
 

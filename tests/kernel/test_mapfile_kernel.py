@@ -13,28 +13,11 @@ import tomllib
 
 import pytest
 
+from tests.netops import netops_map
+
 pytestmark = pytest.mark.kernel
 
-NETOPS_AS_WRITTEN = """\
-version = 1
-[defaults]
-trunk = "eth0"
-
-[[networks]]
-name = "vlan10"
-vlan = 10
-subnets = [{ subnet = "172.16.80.0/24", gateway = "172.16.80.1" }]
-
-[[networks]]
-name = "vlan20"
-vlan = 20
-subnets = [{ subnet = "172.16.50.0/22", gateway = "172.16.50.1" }]
-
-[[networks]]
-name = "vlan30"
-vlan = 30
-subnets = [{ subnet = "10.1.100.0/16", gateway = "10.1.100.1" }]
-"""
+NETOPS_AS_WRITTEN = netops_map()
 
 ENDPOINTS = {
     "vlan10": ["a10", "172.16.80.10", "b10", "172.16.80.11"],

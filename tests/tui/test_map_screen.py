@@ -5,30 +5,11 @@ apply has nothing to do."""
 from __future__ import annotations
 
 from ipvlan_tui.tui.mapscreen import MapApplyScreen
+from tests.netops import netops_map
 
 from .conftest import SIZE, app_for, loaded, until
 
-NETOPS = """\
-version = 1
-[defaults]
-trunk = "eth0"
-
-[[networks]]
-name = "vlan110"
-vlan = 110
-subnets = [{ subnet = "172.16.80.0/24", gateway = "172.16.80.1" }]
-endpoints = [{ name = "h10", ip = "172.16.80.10" }]
-
-[[networks]]
-name = "vlan120"
-vlan = 120
-subnets = [{ subnet = "172.16.50.0/22", gateway = "172.16.50.1" }]
-
-[[networks]]
-name = "vlan130"
-vlan = 130
-subnets = [{ subnet = "10.1.100.0/16", gateway = "10.1.100.1" }]
-"""
+NETOPS = netops_map((110, 120, 130), endpoints={110: [("h10", "172.16.80.10")]})
 FIXED = NETOPS.replace("172.16.50.0/22", "172.16.48.0/22").replace("10.1.100.0/16", "10.1.0.0/16")
 # The driver docs' NetOps table, on VLANs 110-130 of eth0 (the demo's db_net has eth0.10).
 # WORSE adds a VLAN id out of range and a name used twice: every problem is listed at once.

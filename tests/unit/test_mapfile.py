@@ -5,7 +5,6 @@ Breadth only; tests/kernel/test_mapfile_kernel.py proves the same on a real kern
 
 from __future__ import annotations
 
-import argparse
 import io
 import tomllib
 from pathlib import Path
@@ -18,29 +17,11 @@ from ipvlan_tui.engines.fake import FakeKernel
 from ipvlan_tui.errors import ValidationError
 from ipvlan_tui.model import EndpointRequest, NetworkRequest
 from ipvlan_tui.store import Store
+from tests.netops import netops_map
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
-NETOPS_DOC = """\
-version = 1
-[defaults]
-trunk = "eth0"
-
-[[networks]]
-name = "vlan10"
-vlan = 10
-subnets = [{ subnet = "172.16.80.0/24", gateway = "172.16.80.1" }]
-
-[[networks]]
-name = "vlan20"
-vlan = 20
-subnets = [{ subnet = "172.16.50.0/22", gateway = "172.16.50.1" }]
-
-[[networks]]
-name = "vlan30"
-vlan = 30
-subnets = [{ subnet = "10.1.100.0/16", gateway = "10.1.100.1" }]
-"""
+NETOPS_DOC = netops_map()
 NETOPS_FIXED = NETOPS_DOC.replace("172.16.50.0/22", "172.16.48.0/22").replace("10.1.100.0/16", "10.1.0.0/16")
 
 
