@@ -150,9 +150,10 @@ def test_cli_create_run_ls_ping_connect_disconnect_rm(docker_env, tmp_path):
 
 
 # --------------------------------------------------------------------------- error paths
-def _refused(d, b, argv, *words, code=2):
-    """The command exits `code` with one line naming every word, and changes nothing."""
-    before = state(d)
+def _refused(d, b, argv, *words, code=2, before=None):
+    """The command exits `code` with one line naming every word, and changes nothing
+    (`before`: the state it must leave, when the caller already read it)."""
+    before = state(d) if before is None else before
     got, out, err = run_cli(*b, *argv)
     assert got == code, (argv, got, out, err)
     lines = err.strip().splitlines()
@@ -173,34 +174,40 @@ def test_cli_errors_name_the_field_and_the_fix_and_change_nothing(docker_env, tm
                            "vlan44")
     assert code == 0, err
 
+    now = state(d)  # every refusal below must leave exactly this
+
+    def refused(argv, *words):
+        return _refused(d, b, argv, *words, before=now)
+
     # One ipvlan network per parent, naming the network that holds it.
-    _refused(d, b, ["network", "create", "--subnet", "192.168.41.0/24", "-o", "parent=eth0.44", "other44"],
-             "-o parent eth0.44", "already the parent of ipvlan network vlan44", "add the subnet to vlan44")
+    refused(["network", "create", "--subnet", "192.168.41.0/24", "-o", "parent=eth0.44", "other44"],
+            "-o parent eth0.44", "already the parent of ipvlan network vlan44", "add the subnet to vlan44")
     # Bad VLAN ids, lo, a bad subnet, an unknown flag, an unknown -o key.
-    _refused(d, b, ["network", "create", "--subnet", "192.168.50.0/24", "-o", "parent=eth0.5000", "v5000"],
-             "-o parent eth0.5000", "VLAN id '5000'", "1-4094")
-    _refused(d, b, ["network", "create", "--subnet", "192.168.50.0/24", "-o", "parent=eth0.0", "v0"],
-             "VLAN id '0'")
-    _refused(d, b, ["network", "create", "-o", "parent=lo", "lonet"], "-o parent lo", "loopback")
-    _refused(d, b, ["network", "create", "--subnet", "192.168.50.0/33", "n50"], "--subnet 192.168.50.0/33",
-             "--subnet=192.168.1.0/24")
-    _refused(d, b, ["network", "create", "--subnett", "192.168.50.0/24", "n50"], "--subnett")
-    _refused(d, b, ["network", "create", "-o", "ipvlan_mdoe=l3", "n50"], "-o ipvlan_mdoe=l3", "did you mean ipvlan_mode")
+    refused(["network", "create", "--subnet", "192.168.50.0/24", "-o", "parent=eth0.5000", "v5000"],
+            "-o parent eth0.5000", "VLAN id '5000'", "1-4094")
+    refused(["network", "create", "--subnet", "192.168.50.0/24", "-o", "parent=eth0.0", "v0"],
+            "VLAN id '0'")
+    refused(["network", "create", "-o", "parent=lo", "lonet"], "-o parent lo", "loopback")
+    refused(["network", "create", "--subnet", "192.168.50.0/33", "n50"], "--subnet 192.168.50.0/33",
+            "--subnet=192.168.1.0/24")
+    refused(["network", "create", "--subnett", "192.168.50.0/24", "n50"], "--subnett")
+    refused(["network", "create", "-o", "ipvlan_mdoe=l3", "n50"], "-o ipvlan_mdoe=l3", "did you mean ipvlan_mode")
     # A name Docker already uses with another driver ("host"): checked before Docker is asked.
-    _refused(d, b, ["network", "create", "--subnet", "192.168.51.0/24", "host"], "name host",
-             "already exists", "driver host")
+    refused(["network", "create", "--subnet", "192.168.51.0/24", "host"], "name host",
+            "already exists", "driver host")
     # run / connect / disconnect / rm with bad input.
-    _refused(d, b, ["run", "--net", "nosuch", "--name", "x1", IMAGE], "--net nosuch", "no such network", "network create")
-    _refused(d, b, ["run", "--net", "vlan44", "--ip", "10.0.0.5", "--name", "x2", IMAGE], "--ip 10.0.0.5",
-             "give an address inside 192.168.44.0/24")
-    _refused(d, b, ["run", "--net", "vlan44", "--ip", "192.168.44.1", "--name", "x2", IMAGE], "--ip 192.168.44.1", "is the gateway",
-             "--ip=192.168.44.2")
-    _refused(d, b, ["run", "--net", "vlan44", "--name", "x", IMAGE], "--name x", "2 characters")
-    _refused(d, b, ["run", "--name", "x3", IMAGE], "--net")
-    _refused(d, b, ["network", "connect", "vlan44", "nosuchctr"], "container nosuchctr", "no such container")
-    _refused(d, b, ["network", "disconnect", "vlan44", "nosuchctr"], "container nosuchctr", "is not connected")
-    _refused(d, b, ["rm", "nosuchctr"], "endpoint nosuchctr", "ipvlan-tui ps")
-    _refused(d, b, ["network", "rm", "nosuchnet"], "network nosuchnet")
+    refused(["run", "--net", "nosuch", "--name", "x1", IMAGE], "--net nosuch", "no such network", "network create")
+    refused(["run", "--net", "vlan44", "--ip", "10.0.0.5", "--name", "x2", IMAGE], "--ip 10.0.0.5",
+            "give an address inside 192.168.44.0/24")
+    refused(["run", "--net", "vlan44", "--ip", "192.168.44.1", "--name", "x2", IMAGE], "--ip 192.168.44.1",
+            "is the gateway",
+            "--ip=192.168.44.2")
+    refused(["run", "--net", "vlan44", "--name", "x", IMAGE], "--name x", "2 characters")
+    refused(["run", "--name", "x3", IMAGE], "--net")
+    refused(["network", "connect", "vlan44", "nosuchctr"], "container nosuchctr", "no such container")
+    refused(["network", "disconnect", "vlan44", "nosuchctr"], "container nosuchctr", "is not connected")
+    refused(["rm", "nosuchctr"], "endpoint nosuchctr", "ipvlan-tui ps")
+    refused(["network", "rm", "nosuchnet"], "network nosuchnet")
 
     # A daemon refusal: Docker's IPAM refuses a subnet that overlaps a network of another driver
     # (our validator knows only ipvlan networks). One readable line, exit 1, nothing made.

@@ -154,3 +154,18 @@ def test_cli_refuses_swarm_flags_in_the_wrong_place(tmp_path):
                 um.patch("ipvlan_tui.dockercli._engines", lambda hosts: [FakeDocker(h) for h in hosts]):
             code = cli.main(["--state-dir", str(tmp_path), *argv], out=out, err=err)
         assert code == 2 and word in err.getvalue(), err.getvalue()
+
+
+def test_hosts_with_config_only_makes_a_sliced_config_network_per_node():
+    class ConfigDocker(FakeDocker):
+        def plan_config_only_create(self, spec):
+            plan = self.plan_network_create(spec)
+            return Plan("c", [Step("create config-only " + spec.name, plan.steps[0].command.replace(
+                "network create", "network create --config-only"), do=plan.steps[0].do)])
+
+    a, b = ConfigDocker("n1"), ConfigDocker("n2")
+    specs, plan, _ = dockercli.plan_create_across(_ctl(), REQ, ["n1,n2"], [a, b], config_only=True)
+    text = plan.render()
+    assert plan.title == "network create --config-only vlan20 on 2 hosts"
+    assert "[n1] create config-only vlan20; allocates only from 192.168.20.0/25" in text
+    assert "docker network create --config-only --ip-range=192.168.20.128/25 vlan20" in text
