@@ -403,6 +403,14 @@ def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         from ipvlan_tui.pingcli import main as ping_main
         return ping_main(argv[:first] + argv[first + 1:], out, err)
     parser = build_parser()
+    # argparse drops a "--" given as an option's value (`--net=--` reads as an empty list,
+    # which no handler expects); no option of ours takes "--", so refuse it here.
+    for token in argv[:argv.index("--") if "--" in argv else len(argv)]:
+        if token.startswith("-") and token.endswith("=--"):
+            opt = token[:-3]
+            print(f"error: {opt} --: \"--\" is not a value for {opt}; give a real one, "
+                  f"e.g. {opt}=NAME", file=err)
+            return EXIT_BAD
     try:
         args = parser.parse_args(argv)
     except UsageError as exc:

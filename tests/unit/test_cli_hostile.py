@@ -119,6 +119,17 @@ def test_address_in_use_is_refused(cli):
     assert rc == 2 and "in use" in err
 
 
+@pytest.mark.parametrize("args", [["run", "--net=--", "--name=x"], ["run", "--net=l2", "--name=--"],
+                                  ["run", "--net=l2", "--ip=--", "--name=x"],
+                                  ["network", "create", "--subnet=--", "n"]])
+def test_a_double_dash_value_is_refused_not_dropped(cli, args):
+    """argparse turns `--net=--` into an empty list (a traceback, or a made-up name)."""
+    before = cli.state()
+    rc, out, err = cli(*args)
+    assert rc == 2 and '"--" is not a value' in err and "Traceback" not in err, err
+    assert cli.state() == before
+
+
 def test_unknown_flag_and_missing_args(cli):
     for args in (["network", "create"], ["network", "create", "--bogus", "n"], ["run", "--name=x"],
                  ["network", "creat", "n"], ["frobnicate"]):
