@@ -506,9 +506,10 @@ class Controller:
         if state != "ready":
             raise ValidationError("--net", req.network, f"the network is in state {state!r}",
                                   "run `ipvlan-tui restore` to finish or undo it")
-        names = {e.name for e, _ in self.store.endpoints()}
+        # only "is this name taken" is asked: one indexed lookup, not every endpoint decoded
+        taken = {req.name} if req.name and self.store.endpoint(req.name) is not None else set()
         used = self.store.used_addresses(spec.name)
-        specmod.validate_endpoint(req, spec, used, names)
+        specmod.validate_endpoint(req, spec, used, taken)
         if self.kernel.netns_exists(req.name):
             raise ValidationError("--name", req.name,
                                   "a network namespace with this name already exists "

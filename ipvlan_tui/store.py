@@ -273,10 +273,13 @@ class Store:
         ]
 
     def endpoint(self, name: str) -> Endpoint | None:
-        for ep, _ in self.endpoints():
-            if ep.name == name:
-                return ep
-        return None
+        """One endpoint by name (an indexed lookup: endpoint churn calls it per step)."""
+        row = self._db.execute("SELECT name, network, engine, ipv4, ipv6, netns, state"
+                               " FROM endpoints WHERE name=?", (name,)).fetchone()
+        if row is None:
+            return None
+        n, net, eng, v4, v6, ns, st = row
+        return Endpoint(name=n, network=net, engine=eng, ipv4=v4, ipv6=v6, netns=ns, state=st)
 
     def used_addresses(self, network: str) -> set[str]:
         return {r[0] for r in self._db.execute(
