@@ -41,6 +41,7 @@ from ipvlan_tui.lab.errors import LabError
 REPORT_ENV = "IPVLAN_TUI_LAB_REPORT"
 MARKERS = ("kernel", "docker")
 TAIL_LINES = 40
+SLOWEST = 5  # the slowest tests of each VM, named in the summary (for balancing the VMs)
 OFF_REASON = ("KERNEL LAB DISABLED (IPVLAN_TUI_LAB=off): this test needs ipvlan/8021q/dummy "
               "(or dockerd) and the host kernel lacks them; it did NOT run. Unset IPVLAN_TUI_LAB "
               "to run it in the lab VM (CI must never set it).")
@@ -277,6 +278,12 @@ class LabPlugin:
             self.summary.append(f"kernel lab VM {r.index + 1}/{len(runs)}: {ran}/{len(r.items)} "
                                 f"marked test(s) ran inside it in {r.elapsed:.1f} s "
                                 f"({r.memory} MB; inner pytest exit code {r.rc})")
+            spent = sorted(((sum(getattr(rep, "duration", 0.0) or 0.0
+                                 for rep in self.results.get(it.nodeid, [])), it.nodeid)
+                            for it in r.items), reverse=True)[:SLOWEST]
+            if spent:
+                self.summary.append("  slowest: " + "; ".join(f"{nid.split('/')[-1]} {d:.0f} s"
+                                                              for d, nid in spent))
             if r.failure:
                 self.summary.append(f"kernel lab VM {r.index + 1} FAILED: "
                                     + r.failure.splitlines()[0])

@@ -74,6 +74,7 @@ def test_marked_tests_run_in_two_vms_at_once_and_are_replayed(pytester, monkeypa
     assert out.count("kernel lab: booting 2 VM(s) at once for 7 kernel/docker test(s) (6 + 1)") == 1
     assert "kernel lab VM 1/2: 6/6 marked test(s) ran inside it" in out
     assert "kernel lab VM 2/2: 1/1 marked test(s) ran inside it" in out
+    assert "slowest: test_sample2.py::test_in_second_vm " in out  # per-VM timings, named
     assert "test_in_second_vm PASSED" in out or "PASSED test_sample2.py::test_in_second_vm" in out
     assert "the inner failure message" in out and "assert 1 == 2" in out
     assert "inner lab output (tail)" in out
