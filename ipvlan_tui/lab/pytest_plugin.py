@@ -5,7 +5,7 @@ Load it from tests/conftest.py with `pytest_plugins = ["ipvlan_tui.lab.pytest_pl
 - Inside the lab (IPVLAN_TUI_IN_LAB=1), or when the host kernel can make
   dummy/802.1q/ipvlan links: marked tests run directly, as usual.
 - Otherwise the outer pytest boots lab VMs ONCE for all selected marked tests:
-  IPVLAN_TUI_LAB_VMS of them at once (default 2; the `docker` tests together in
+  IPVLAN_TUI_LAB_VMS of them at once (default 3; the `docker` tests together in
   one of 2048 MB, kernel test modules dealt to the others, 1024 MB), each runs
   `python -m pytest <node ids> --junitxml=<share>/junit.xml` inside, and
   replays every inner report (pass, failure with its traceback, skip, xfail)
@@ -41,6 +41,7 @@ from ipvlan_tui.lab.errors import LabError
 REPORT_ENV = "IPVLAN_TUI_LAB_REPORT"
 MARKERS = ("kernel", "docker")
 TAIL_LINES = 40
+DEFAULT_TEST_SECONDS = 8.0  # lab time of a test whose module gives no LAB_SECONDS
 SLOWEST = 5  # the slowest tests of each VM, named in the summary (for balancing the VMs)
 OFF_REASON = ("KERNEL LAB DISABLED (IPVLAN_TUI_LAB=off): this test needs ipvlan/8021q/dummy "
               "(or dockerd) and the host kernel lacks them; it did NOT run. Unset IPVLAN_TUI_LAB "
@@ -92,6 +93,16 @@ class _Tee(io.RawIOBase):
                     self.live.write(b"".join(self.prefix + ln + b"\n" for ln in lines))
                     self.live.flush()
         return len(data)
+
+
+def _lab_seconds(items: list[pytest.Item]) -> float:
+    """A module's expected lab time: its LAB_SECONDS (a module-level estimate for the
+    VM under TCG) when it sets one, else DEFAULT_TEST_SECONDS per test."""
+    module = getattr(items[0], "module", None)
+    hint = getattr(module, "LAB_SECONDS", None)
+    if isinstance(hint, (int, float)) and hint > 0:
+        return float(hint)
+    return DEFAULT_TEST_SECONDS * len(items)
 
 
 class _LabRun:
@@ -226,16 +237,16 @@ class LabPlugin:
             print(text, file=sys.stderr)
 
     def _groups(self) -> list[list[pytest.Item]]:
-        """The marked tests split over IPVLAN_TUI_LAB_VMS VMs (default 2) run at once.
+        """The marked tests split over IPVLAN_TUI_LAB_VMS VMs (default 3) run at once.
 
         Docker tests stay together (each VM starts its own dockerd once); kernel
-        tests are dealt out by module, largest modules first, to the VM with the
-        fewest tests. On a 2-core box two TCG VMs nearly halve the lab's wall time.
+        tests are dealt out by module, the longest (LAB_SECONDS) first, to the VM
+        with the least work so far.
         """
         try:
-            n = max(1, int(os.environ.get("IPVLAN_TUI_LAB_VMS", "2")))
+            n = max(1, int(os.environ.get("IPVLAN_TUI_LAB_VMS", "3")))
         except ValueError:
-            n = 2
+            n = 3
         if n == 1:
             return [list(self.lab_items)]
         docker = [it for it in self.lab_items if it.get_closest_marker("docker")]
@@ -248,9 +259,13 @@ class LabPlugin:
             by_module: dict[str, list[pytest.Item]] = {}
             for it in kernel:
                 by_module.setdefault(it.nodeid.split("::")[0], []).append(it)
+            weight = {mod: _lab_seconds(items) for mod, items in by_module.items()}
             bins: list[list[pytest.Item]] = [[] for _ in range(min(slots, len(by_module)))]
-            for mod in sorted(by_module, key=lambda m: -len(by_module[m])):
-                min(bins, key=len).extend(by_module[mod])
+            load = [0.0] * len(bins)
+            for mod in sorted(by_module, key=lambda m: (-weight[m], m)):
+                i = load.index(min(load))
+                bins[i].extend(by_module[mod])
+                load[i] += weight[mod]
             groups.extend(bins)
         order = {it.nodeid: i for i, it in enumerate(self.lab_items)}
         return [sorted(g, key=lambda it: order[it.nodeid]) for g in groups if g]

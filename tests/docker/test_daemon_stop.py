@@ -26,6 +26,7 @@ import pytest
 from ipvlan_tui.errors import PlanFailed
 from ipvlan_tui.model import NetworkRequest
 from tests.docker.conftest import sh
+from tests.patience import patient
 
 pytestmark = pytest.mark.docker
 
@@ -117,6 +118,7 @@ async def drive(ctl, d, argv: list[str]) -> dict:  # noqa: C901 - one story, tol
     app.notify = recording
 
     async with app.run_test(size=SIZE) as pilot:
+        patient(pilot, SLOW)
         async def until(cond, what: str, timeout: float = SLOW) -> None:
             end = time.monotonic() + timeout
             while not cond():

@@ -9,7 +9,10 @@ import time
 
 import pytest
 
+from tests.patience import patient
+
 pytestmark = pytest.mark.kernel
+LAB_SECONDS = 300  # its expected time in the TCG lab VM (balances the lab VMs)
 
 SIZE = (160, 48)
 SLOW = 420.0  # the lab VM emulates its CPU (TCG): be patient, not flaky
@@ -21,13 +24,6 @@ async def until(pilot, cond, what: str, timeout: float = SLOW) -> None:
         if time.monotonic() > end:
             raise AssertionError(f"timed out waiting for {what}")
         await pilot.pause(0.05)
-
-
-def patient(pilot) -> None:
-    """Pilot waits 30 s for the app to drain its messages before each step; a TCG VM on
-    a loaded host can take longer, which is slowness, not a failure."""
-    wait = pilot._wait_for_screen
-    pilot._wait_for_screen = lambda timeout=30.0: wait(timeout=max(timeout, SLOW))
 
 
 async def click_until(pilot, selector: str, started, what: str) -> None:
@@ -71,7 +67,7 @@ async def drive(ctl) -> dict:
     seen: dict = {}
     app = IpvlanApp(ctl, watch=False, demo=False)
     async with app.run_test(size=SIZE) as pilot:
-        patient(pilot)
+        patient(pilot, SLOW)
         await until(pilot, lambda: app.topology is not None, "the first topology")
         # --- the wizard: ipvlan20 on eth0.20, 192.168.20.0/24 via 192.168.20.1
         await pilot.press("n")

@@ -28,6 +28,7 @@ from ipvlan_tui.errors import EngineError
 from ipvlan_tui.model import Route
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+LAB_SECONDS = 220  # its expected time in the TCG lab VM (balances the lab VMs)
 
 
 def _tag() -> str:

@@ -17,6 +17,7 @@ import pytest
 from tests.kernel.conftest import sh
 
 pytestmark = pytest.mark.kernel
+LAB_SECONDS = 250  # its expected time in the TCG lab VM (balances the lab VMs)
 
 ERRNOS = ("EBUSY", "EEXIST", "ENOSPC")
 TEXT = {"EBUSY": "device or resource busy", "EEXIST": "file exists",
