@@ -101,7 +101,10 @@ async def drive(ctl) -> dict:
             app.query_one("#table-networks").select_key("network:ipvlan20")
             await pilot.press("a")
             await until(pilot, lambda: isinstance(app.screen, AttachScreen)
-                        and bool(app.screen.query("#attach-go")), "attach dialog")
+                        and all(app.screen.query(w) for w in ("#ep-name", "#ep-network",
+                                                              "#attach-go")),
+                        "attach dialog")  # every field mounted, not just the buttons
+            await pilot.pause()
             screen = app.screen
             screen.query_one("#ep-name").value = name
             await until(pilot, lambda: not screen.query_one("#attach-go").disabled, "valid form")
