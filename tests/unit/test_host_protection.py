@@ -13,31 +13,23 @@ proves the same on a real kernel in the lab.
 
 from __future__ import annotations
 
-import io
 
 import pytest
 
-from ipvlan_tui import cli
 from ipvlan_tui.controller import Controller
-from ipvlan_tui.engines.fake import FakeKernel
 from ipvlan_tui.errors import HostLinkInUse, PlanFailed
 from ipvlan_tui.model import EndpointRequest, NetworkRequest
-from ipvlan_tui.store import Store
+from tests.cli_harness import demo_controller, run_cli
 
 
 @pytest.fixture
 def ctl(tmp_path, monkeypatch):
-    c = Controller(FakeKernel.demo(), Store(tmp_path / "state"), hosts_root=tmp_path / "etc",
-                   root=True)
-    monkeypatch.setattr(cli, "_ctl", lambda args: c)
+    c = demo_controller(tmp_path, monkeypatch)
     yield c
     c.store.close()
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    rc = cli.main(list(argv), out, err)
-    return rc, out.getvalue(), err.getvalue()
+run = run_cli
 
 
 def snapshot(c: Controller):

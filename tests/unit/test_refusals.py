@@ -12,17 +12,14 @@ the same matrix on a real kernel in the lab.
 
 from __future__ import annotations
 
-import io
 import os
 
 import pytest
 
-from ipvlan_tui import cli
 from ipvlan_tui.controller import Controller
-from ipvlan_tui.engines.fake import FakeKernel
 from ipvlan_tui.errors import EngineError, PlanFailed
 from ipvlan_tui.plan import FAIL_AT_ENV, Plan, Step
-from ipvlan_tui.store import Store
+from tests.cli_harness import demo_controller, run_cli
 
 ERRNOS = ("EBUSY", "EEXIST", "ENOSPC")
 TEXT = {"EBUSY": "device or resource busy", "EEXIST": "file exists",
@@ -45,17 +42,12 @@ MATRIX = [(t, n, e, setup, cmd) for t, steps, setup, cmd in CASES
 @pytest.fixture
 def ctl(tmp_path, monkeypatch):
     monkeypatch.delenv(FAIL_AT_ENV, raising=False)
-    c = Controller(FakeKernel.demo(), Store(tmp_path / "state"), hosts_root=tmp_path / "etc",
-                   root=True)
-    monkeypatch.setattr(cli, "_ctl", lambda args: c)
+    c = demo_controller(tmp_path, monkeypatch)
     yield c
     c.store.close()
 
 
-def run(*argv: str) -> tuple[int, str, str]:
-    out, err = io.StringIO(), io.StringIO()
-    rc = cli.main(list(argv), out, err)
-    return rc, out.getvalue(), err.getvalue()
+run = run_cli
 
 
 def world(c: Controller):
