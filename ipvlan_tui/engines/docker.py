@@ -389,18 +389,22 @@ class DockerEngine:
     def _ipvlan_networks_raw(self) -> list[dict]:
         return self._call("list networks", lambda: self.api.networks(filters={"driver": DRIVER}))
 
-    def _inspect_network(self, name: str) -> dict | None:
+    def _inspect_any(self, name: str) -> dict | None:
+        """`docker network inspect NAME` of any driver, or None when there is none."""
         import docker.errors as derr
 
         try:
-            info = self.api.inspect_network(name)
+            return self.api.inspect_network(name)
         except derr.NotFound:
             return None
         except derr.DockerException as exc:
             raise self._explain(exc, f"inspect network {name}") from exc
         except OSError as exc:
             raise self._unreachable(exc) from exc
-        if info.get("Driver") != DRIVER:
+
+    def _inspect_network(self, name: str) -> dict | None:
+        info = self._inspect_any(name)
+        if info is None or info.get("Driver") != DRIVER:
             return None
         return self._with_config(info)
 
@@ -480,7 +484,8 @@ class DockerEngine:
         daemon cannot be asked: "no such network" would be a guess, and a wrong one when
         the network is there and dockerd merely stopped."""
         try:
-            return self._inspect_network(name) is not None or self._config_only(name) is not None
+            info = self._inspect_any(name)  # one inspect answers both questions
+            return info is not None and (info.get("Driver") == DRIVER or bool(info.get("ConfigOnly")))
         except DockerUnreachable as exc:
             raise self._cannot_tell(exc, f"whether network {name} is on Docker") from exc
         except EngineError:
@@ -752,17 +757,8 @@ class DockerEngine:
 
     def _config_only(self, name: str) -> dict | None:
         """The --config-only network `name` (Docker lists it with driver "null"), or None."""
-        import docker.errors as derr
-
-        try:
-            info = self.api.inspect_network(name)
-        except derr.NotFound:
-            return None
-        except derr.DockerException as exc:
-            raise self._explain(exc, f"inspect network {name}") from exc
-        except OSError as exc:
-            raise self._unreachable(exc) from exc
-        return info if info.get("ConfigOnly") else None
+        info = self._inspect_any(name)
+        return info if info is not None and info.get("ConfigOnly") else None
 
     def _plan_config_only_remove(self, info: dict) -> tuple[NetworkSpec, Plan]:
         name, nid = info.get("Name", ""), info.get("Id", "")
