@@ -57,12 +57,32 @@ def _host_address(addresses: Iterable[str], version: int) -> str | None:
     return None
 
 
+def is_remote(host: str, url: str | None = None) -> bool:
+    """Does the Docker host labelled `host` (daemon URL `url`, default the label)
+    run on another machine? "" (the local daemon) and unix:// sockets are this
+    machine, so are tcp/http/ssh URLs to a loopback address; any other URL is not.
+    A context name with no URL given is taken as this machine."""
+    target = url if url is not None else host
+    if not target or target.startswith(("unix://", "npipe://", "fd://")):
+        return False
+    scheme, sep, rest = target.partition("://")
+    if not sep:
+        return False
+    netloc = rest.split("/", 1)[0].rpartition("@")[2]
+    hostname = netloc[1:].split("]", 1)[0] if netloc.startswith("[") else netloc.rsplit(":", 1)[0]
+    return not (hostname in ("localhost", "::1") or hostname.startswith("127."))
+
+
 def needed_routes(networks: Sequence[NetworkSpec], inventory: Inventory,
-                  only: str | None = None) -> tuple[list[NeededRoute], list[Skipped]]:
+                  only: str | None = None, urls: dict[str, str] | None = None,
+                  ) -> tuple[list[NeededRoute], list[Skipped]]:
     """Routes outside hosts need, per subnet of every routed (L3/L3S) network.
 
-    `only`: restrict to the network of that name. Returns the routes and the
-    networks left out with the reason (L2, isolated, --internal).
+    `only`: restrict to the network of that name. `urls`: host label -> daemon
+    URL, for labels that are context names. `inventory` is this machine's: a
+    network on a remote Docker host gets no next hop (its parent's address is
+    on that machine), with the fix. Returns the routes and the networks left
+    out with the reason (L2, isolated, --internal).
     """
     routes: list[NeededRoute] = []
     skipped: list[Skipped] = []
@@ -80,6 +100,12 @@ def needed_routes(networks: Sequence[NetworkSpec], inventory: Inventory,
             skipped.append(Skipped(spec.name, "--internal: kept unreachable from outside"))
             continue
         parent = spec.parent.name
+        if is_remote(spec.host, (urls or {}).get(spec.host)):
+            for sub in spec.subnets:
+                routes.append(NeededRoute(spec.name, sub.cidr, None, parent, spec.host,
+                                          f"{parent} is on the Docker host {spec.host}, not this machine: "
+                                          f"run `ipvlan-tui routes` on that host for its address"))
+            continue
         link = inventory.by_name(parent)
         addresses = link.addresses if link is not None else ()
         for sub in spec.subnets:

@@ -1,0 +1,55 @@
+"""`ipvlan-tui routes` for a network on a remote Docker host: no next hop from this machine's links."""
+
+from __future__ import annotations
+
+import pytest
+
+from ipvlan_tui import routes
+import dataclasses
+
+from ipvlan_tui.model import ENGINE_DOCKER, Inventory, Link, NetworkRequest, NetworkSpec
+from ipvlan_tui.spec import validate_network
+
+INV = Inventory(links=(Link(2, "eth0", "dummy", addresses=("192.168.1.250/24",)),
+                       Link(3, "eth0.30", "vlan", parent_ifindex=2, parent_name="eth0", vlan_id=30,
+                            addresses=("10.30.0.1/24",))))
+
+
+def l3(name: str, host: str) -> NetworkSpec:
+    req = NetworkRequest(name=name, engine=ENGINE_DOCKER, subnets=("10.31.0.0/24",),
+                         options=("parent=eth0.30", "ipvlan_mode=l3"))
+    return dataclasses.replace(validate_network(req, INV, [], network_id="0" * 64), host=host)
+
+
+@pytest.mark.parametrize("host, url, remote", [
+    ("", None, False),
+    ("unix:///run/docker.sock", None, False),
+    ("tcp://127.0.0.1:2375", None, False),
+    ("tcp://localhost:2375", None, False),
+    ("tcp://[::1]:2375", None, False),
+    ("ssh://root@localhost", None, False),
+    ("tcp://10.99.0.2:2375", None, True),
+    ("ssh://root@vm2", None, True),
+    ("https://[2001:db8::2]:2376", None, True),
+    ("vm2", None, False),  # a context name alone: taken as this machine
+    ("vm2", "ssh://root@vm2", True),  # ... unless its URL says otherwise
+    ("here", "unix:///var/run/docker.sock", False),
+])
+def test_is_remote(host, url, remote):
+    assert routes.is_remote(host, url) is remote
+
+
+def test_local_network_routes_via_this_hosts_parent_address():
+    found, _ = routes.needed_routes([l3("l3a", "unix:///run/a.sock")], INV)
+    assert [(r.subnet, r.via) for r in found] == [("10.31.0.0/24", "10.30.0.1")]
+
+
+def test_remote_network_gets_no_next_hop_from_this_machine():
+    found, _ = routes.needed_routes([l3("l3b", "tcp://10.99.0.2:2375")], INV)
+    assert found[0].via is None
+    assert "on the Docker host tcp://10.99.0.2:2375" in found[0].problem
+    text = routes.render_ip(found)
+    assert "via 10.30.0.1" not in text
+    assert "# ip route add 10.31.0.0/24 via ?" in text and "run `ipvlan-tui routes` on that host" in text
+    found, _ = routes.needed_routes([l3("l3b", "vm2")], INV, urls={"vm2": "ssh://root@vm2"})
+    assert found[0].via is None
