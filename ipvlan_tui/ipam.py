@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Collection, Iterable, Iterator
+from collections.abc import Collection, Iterable
 
 from netaddr import AddrFormatError, IPAddress, IPNetwork
 
@@ -135,25 +135,69 @@ def default_pool(taken: Iterable[str]) -> str:
 # --------------------------------------------------------------------------
 # Allocation
 # --------------------------------------------------------------------------
+# Addresses are ints here. The used addresses of a network are read once per
+# operation (one store query) and parsed once (`UsedAddresses`); a subnet's
+# bounds and reserved addresses are computed once per subnet (`_SubnetInfo`,
+# cached), so an allocation costs a walk over the used ints below the lowest
+# free one, with no netaddr object per used address.
 def _field(version: int) -> str:
     return "--ip6" if version == 6 else "--ip"
 
 
-def _used_ints(used: Collection[str], version: int) -> set[int]:
-    """`used` as ints of one family; entries may carry a /prefix; junk is ignored.
+def _parse_int(item: object, family: int) -> int | None:
+    if not isinstance(item, str):
+        return None
+    try:
+        return int.from_bytes(socket.inet_pton(family, item.split("/", 1)[0]), "big")
+    except (OSError, ValueError, UnicodeError):
+        return None
 
-    The hot path of allocation (thousands of entries per call), so it calls
-    inet_pton directly: as strict as parse_address, a few times faster.
+
+class UsedAddresses:
+    """The addresses in use on a network, as ints per family, parsed once.
+
+    Built from the store's strings (entries may carry a /prefix; junk is
+    ignored); every function below that takes `used` accepts it in place of
+    the strings, so the parsing is not repeated per subnet and per family.
     """
+
+    __slots__ = ("v4", "v6")
+
+    def __init__(self, used: Iterable[str] = ()) -> None:
+        v4: set[int] = set()
+        v6: set[int] = set()
+        pton = socket.inet_pton
+        for item in used:
+            if not isinstance(item, str):
+                continue
+            text = item.split("/", 1)[0]
+            try:  # a ':' can only parse as IPv6, anything else only as IPv4
+                if ":" in text:
+                    v6.add(int.from_bytes(pton(socket.AF_INET6, text), "big"))
+                else:
+                    v4.add(int.from_bytes(pton(socket.AF_INET, text), "big"))
+            except (OSError, ValueError, UnicodeError):
+                continue
+        self.v4, self.v6 = v4, v6
+
+    @classmethod
+    def of(cls, used: "Collection[str] | UsedAddresses") -> "UsedAddresses":
+        return used if isinstance(used, UsedAddresses) else cls(used)
+
+    def ints(self, version: int) -> set[int]:
+        return self.v6 if version == 6 else self.v4
+
+
+def _used_ints(used: "Collection[str] | UsedAddresses", version: int) -> set[int]:
+    """`used` as ints of one family; entries may carry a /prefix; junk is ignored."""
+    if isinstance(used, UsedAddresses):
+        return used.ints(version)
     family = socket.AF_INET if version == 4 else socket.AF_INET6
     out: set[int] = set()
     for item in used:
-        if not isinstance(item, str):
-            continue
-        try:
-            out.add(int.from_bytes(socket.inet_pton(family, item.split("/", 1)[0]), "big"))
-        except (OSError, ValueError, UnicodeError):
-            continue
+        value = _parse_int(item, family)
+        if value is not None:
+            out.add(value)
     return out
 
 
@@ -170,31 +214,65 @@ def _reserved(subnet: Subnet) -> dict[int, str]:
     return out
 
 
-def _iter_free(lo: int, hi: int, taken: set[int]) -> Iterator[int]:
-    """Free addresses in [lo, hi], lazily, lowest first."""
-    cur = lo
+class _SubnetInfo:
+    """What allocation needs of a subnet, computed once per subnet (see `_info`)."""
+
+    __slots__ = ("net", "version", "lo", "hi", "reserved")
+
+    def __init__(self, subnet: Subnet) -> None:
+        net = IPNetwork(subnet.cidr)
+        lo, hi = usable_range(net)
+        if subnet.ip_range:
+            rng = IPNetwork(subnet.ip_range)
+            lo, hi = max(lo, rng.first), min(hi, rng.last)
+        self.net, self.version, self.lo, self.hi = net, net.version, lo, hi
+        self.reserved = _reserved(subnet)
+
+
+_INFO: dict[Subnet, _SubnetInfo] = {}
+_INFO_MAX = 1024
+
+
+def _info(subnet: Subnet) -> _SubnetInfo:
+    """The subnet's bounds and reserved addresses (cached: Subnet is frozen, so equal
+    subnets have equal answers; the cache is emptied when it outgrows _INFO_MAX)."""
+    try:
+        return _INFO[subnet]
+    except KeyError:
+        pass
+    except TypeError:  # a field built by hand as a list: unhashable, computed each time
+        return _SubnetInfo(subnet)
+    info = _SubnetInfo(subnet)
+    if len(_INFO) >= _INFO_MAX:
+        _INFO.clear()
+    _INFO[subnet] = info
+    return info
+
+
+def _lowest_free(info: _SubnetInfo, used: set[int]) -> int | None:
+    """The lowest address in [lo, hi] neither used nor reserved, or None.
+
+    Walks up from lo while addresses are taken: at most len(used) +
+    len(reserved) steps, whatever the size of the subnet.
+    """
+    cur, hi, reserved = info.lo, info.hi, info.reserved
     while cur <= hi:
-        if cur not in taken:
-            yield cur
+        if cur not in used and cur not in reserved:
+            return cur
         cur += 1
+    return None
 
 
 def _bounds(subnet: Subnet) -> tuple[IPNetwork, int, int]:
-    net = IPNetwork(subnet.cidr)
-    lo, hi = usable_range(net)
-    if subnet.ip_range:
-        rng = IPNetwork(subnet.ip_range)
-        lo, hi = max(lo, rng.first), min(hi, rng.last)
-    return net, lo, hi
+    info = _info(subnet)
+    return info.net, info.lo, info.hi
 
 
-def first_free(subnet: Subnet, used: Collection[str]) -> str | None:
+def first_free(subnet: Subnet, used: "Collection[str] | UsedAddresses") -> str | None:
     """The lowest address `allocate` would hand out now, or None when full."""
-    net, lo, hi = _bounds(subnet)
-    taken = _used_ints(used, net.version) | set(_reserved(subnet))
-    for value in _iter_free(lo, hi, taken):
-        return str(IPAddress(value, net.version))
-    return None
+    info = _info(subnet)
+    value = _lowest_free(info, _used_ints(used, info.version))
+    return None if value is None else str(IPAddress(value, info.version))
 
 
 def _full_error(subnet: Subnet, used_count: int) -> ValidationError:
@@ -208,7 +286,8 @@ def _full_error(subnet: Subnet, used_count: int) -> ValidationError:
     )
 
 
-def check_address(subnet: Subnet, requested: str, used: Collection[str], *, field: str | None = None) -> str:
+def check_address(subnet: Subnet, requested: str, used: "Collection[str] | UsedAddresses", *,
+                  field: str | None = None) -> str:
     """Validate a static --ip/--ip6 against one subnet; return it canonical.
 
     Static addresses may lie outside --ip-range (as with Docker), but not on
@@ -244,7 +323,7 @@ def check_address(subnet: Subnet, requested: str, used: Collection[str], *, fiel
                 else "the subnet-router anycast address" if int(addr) == net.first
                 else "the broadcast address")
         raise ValidationError(fld, canon, f"is {what} of {subnet.cidr}", f"pick another address, {suggest()}")
-    reason = _reserved(subnet).get(int(addr))
+    reason = _info(subnet).reserved.get(int(addr))
     if reason:
         raise ValidationError(fld, canon, f"is {reason}", f"pick another address, {suggest()}")
     if int(addr) in _used_ints(used, net.version):
@@ -253,22 +332,23 @@ def check_address(subnet: Subnet, requested: str, used: Collection[str], *, fiel
     return canon
 
 
-def allocate(subnet: Subnet, used: Collection[str], requested: str | None = None) -> str:
+def allocate(subnet: Subnet, used: "Collection[str] | UsedAddresses", requested: str | None = None) -> str:
     """An address from `subnet`: `requested` when it is valid and free, else the lowest free.
 
     Dynamic allocation takes only from `ip_range` when set, skipping network,
     broadcast, subnet-router anycast, gateway, aux addresses and `used`.
     `requested` of "" counts as None. Raises ValidationError (`--ip`/`--ip6`).
-    Runs in O(len(used)): candidates are walked lazily, never listed.
+    `used` may be the store's strings or a `UsedAddresses` parsed once for
+    several calls. Candidates are walked lazily, never listed.
     """
     if requested is not None and requested != "":
         return check_address(subnet, requested, used)
-    net, lo, hi = _bounds(subnet)
-    used_ints = _used_ints(used, net.version)
-    taken = used_ints | set(_reserved(subnet))
-    for value in _iter_free(lo, hi, taken):
-        return str(IPAddress(value, net.version))
-    raise _full_error(subnet, len(used_ints))
+    info = _info(subnet)
+    used_ints = _used_ints(used, info.version)
+    value = _lowest_free(info, used_ints)
+    if value is None:
+        raise _full_error(subnet, len(used_ints))
+    return str(IPAddress(value, info.version))
 
 
 def subnet_for(network: NetworkSpec, address: str) -> Subnet | None:
@@ -279,12 +359,13 @@ def subnet_for(network: NetworkSpec, address: str) -> Subnet | None:
     if addr is None:
         return None
     for sub in network.subnets:
-        if contains(IPNetwork(sub.cidr), addr):
+        if contains(_info(sub).net, addr):
             return sub
     return None
 
 
-def pick_subnet(network: NetworkSpec, version: int, used: Collection[str]) -> Subnet | None:
+def pick_subnet(network: NetworkSpec, version: int,
+                used: "Collection[str] | UsedAddresses") -> Subnet | None:
     """The first subnet of that family with a free address, for dynamic allocation.
 
     None when the network has no subnet of that family (e.g. no IPv6 subnet:
@@ -294,11 +375,12 @@ def pick_subnet(network: NetworkSpec, version: int, used: Collection[str]) -> Su
     subs = network.subnets_v(version)
     if not subs:
         return None
+    used_ints = _used_ints(used, version)
     for sub in subs:
-        if first_free(sub, used) is not None:
+        if _lowest_free(_info(sub), used_ints) is not None:
             return sub
     if len(subs) == 1:
-        raise _full_error(subs[0], len(_used_ints(used, version)))
+        raise _full_error(subs[0], len(used_ints))
     raise ValidationError(
         _field(version), "",
         f"every IPv{version} subnet of {network.name} is full ({', '.join(s.cidr for s in subs)})",
