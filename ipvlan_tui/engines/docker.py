@@ -119,8 +119,14 @@ _MAYBE_DONE = ("connection aborted", "remotedisconnected", "connection reset", "
                "read timed out", "response ended prematurely", "incompleteread")
 
 
+# ...but urllib3 also says "Connection aborted." for a socket that is not there or refuses:
+# then nothing was sent.
+_NEVER_SENT = ("no such file", "filenotfounderror", "connection refused", "connectionrefusederror")
+
+
 def _maybe_done(exc: BaseException) -> bool:
-    return any(k in " ".join(str(exc).split()).lower() for k in _MAYBE_DONE)
+    text = " ".join(str(exc).split()).lower()
+    return any(k in text for k in _MAYBE_DONE) and not any(k in text for k in _NEVER_SENT)
 
 
 def _reachability_reason(exc: BaseException, where: str) -> str:
@@ -154,7 +160,7 @@ def list_contexts() -> list[DockerContext]:
     from docker.context import ContextAPI
 
     try:
-        current = ContextAPI.get_current_context_name()
+        current = ContextAPI.get_current_context().name  # docker SDK 7: no get_current_context_name
         found = ContextAPI.contexts()
     except Exception as exc:  # noqa: BLE001 - a broken context store is reported, not fatal
         raise EngineError(f"cannot read Docker contexts: {exc}") from exc
@@ -166,25 +172,33 @@ def list_contexts() -> list[DockerContext]:
     return out
 
 
+def resolve_host(host: str, contexts: dict[str, DockerContext] | None = None) -> str | None:
+    """A --host value as the daemon URL to connect to: a URL (unix://, tcp://, ssh://) as it
+    is, a Docker context name as its endpoint's host, ""/"local"/"default" as None (the
+    local default: DOCKER_HOST or /var/run/docker.sock). `contexts` saves re-reading them."""
+    if host in ("", "local", "default"):
+        return None
+    if "://" in host:
+        return host
+    if contexts is None:
+        contexts = {c.name: c for c in list_contexts()}
+    ctx = contexts.get(host)
+    if ctx is None:
+        known = ", ".join(sorted(contexts)) or "none"
+        raise ValidationError("--host", host, "is neither a daemon URL nor a Docker context",
+                              f"give unix://, tcp:// or ssh://..., or one of the contexts: {known}")
+    return ctx.host or None
+
+
 def engines_for(hosts: Sequence[str]) -> list["DockerEngine"]:
     """One DockerEngine per --host value: a URL (unix://, tcp://, ssh://), a context name,
     or ""/"local" for the local default. Each engine labels its listings with the value given."""
     engines: list[DockerEngine] = []
     contexts: dict[str, DockerContext] | None = None
     for host in hosts or [""]:
-        if host in ("", "local", "default"):
-            engines.append(DockerEngine(None, host_label="" if host == "" else host))
-        elif "://" in host:
-            engines.append(DockerEngine(host, host_label=host))
-        else:
-            if contexts is None:
-                contexts = {c.name: c for c in list_contexts()}
-            ctx = contexts.get(host)
-            if ctx is None:
-                known = ", ".join(sorted(contexts)) or "none"
-                raise ValidationError("--host", host, "is neither a daemon URL nor a Docker context",
-                                      f"give unix://, tcp:// or ssh://..., or one of the contexts: {known}")
-            engines.append(DockerEngine(ctx.host or None, host_label=host))
+        if "://" not in host and host not in ("", "local", "default") and contexts is None:
+            contexts = {c.name: c for c in list_contexts()}
+        engines.append(DockerEngine(resolve_host(host, contexts), host_label=host))
     return engines
 
 
@@ -1128,6 +1142,6 @@ def normalize_event(raw: dict, host_label: str = "") -> dict | None:
     return None
 
 
-__all__ = ["DockerEngine", "DockerUnreachable", "DockerContext", "list_contexts", "engines_for", "explain",
+__all__ = ["DockerEngine", "DockerUnreachable", "DockerContext", "list_contexts", "engines_for", "resolve_host", "explain",
            "spec_from_docker", "parent_plan_from_docker", "normalize_event", "LABEL_OWNER",
            "LABEL_PARENT_CREATED", "DOCKER_DUMMY_PREFIX"]
