@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Sequence
 
-from ipvlan_tui import dockercli, mapcli
+from ipvlan_tui import dockercli, hostlisting, mapcli
 from ipvlan_tui.errors import EngineError, IpvlanTuiError, PlanFailed, ValidationError
 from ipvlan_tui.model import ENGINE_DOCKER, ENGINE_NETNS, EndpointRequest, NetworkRequest
 
@@ -36,10 +35,18 @@ def _common(p: argparse.ArgumentParser, sub: bool) -> None:
     p.add_argument("--engine", choices=(ENGINE_NETNS, ENGINE_DOCKER),
                    default=d if sub else ENGINE_NETNS,
                    help="engine for commands that change things (default netns)")
-    p.add_argument("--host", action="append", default=d,
-                   help="Docker daemon URL or context (repeatable)")
+    # After the command word the values go to sub_host: argparse would otherwise let
+    # `--host A network ls --host B` forget A (main() joins the two lists).
+    p.add_argument("--host", action="append", default=d, dest="sub_host" if sub else "host",
+                   help="Docker daemon URL or context (repeatable: network ls, network inspect "
+                        "and ps list every daemon given; other commands take one)")
     p.add_argument("--demo", action="store_true", default=d if sub else False,
                    help="use an in-memory demo kernel (nothing on this machine is touched)")
+
+
+def _listing_hosts_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--hosts", action="append", default=[], metavar="A,B[,C...]",
+                   help="list these Docker daemons too (URLs or contexts), each row labelled with its host")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -81,9 +88,11 @@ def build_parser() -> argparse.ArgumentParser:
     ls = netcmds.add_parser("ls", help="list networks", allow_abbrev=False)
     _common(ls, sub=True)
     ls.add_argument("--json", action="store_true")
+    _listing_hosts_arg(ls)
     ins = netcmds.add_parser("inspect", help="show networks in detail", allow_abbrev=False)
     _common(ins, sub=True)
     ins.add_argument("--json", action="store_true")
+    _listing_hosts_arg(ins)
     ins.add_argument("names", nargs="+")
     sub_common = lambda p: _common(p, sub=True)  # noqa: E731
     dockercli.add_connect_parser(netcmds, common=sub_common)
@@ -118,6 +127,7 @@ def build_parser() -> argparse.ArgumentParser:
     ps = cmds.add_parser("ps", help="list endpoints", allow_abbrev=False)
     _common(ps, sub=True)
     ps.add_argument("--json", action="store_true")
+    _listing_hosts_arg(ps)
 
     ln = cmds.add_parser("links", help="parents and VLAN sub-interfaces with their owners",
                          allow_abbrev=False)
@@ -178,6 +188,28 @@ def network_to_dict(net) -> dict:
     }
 
 
+def _print_networks(nets, as_json: bool, out) -> None:
+    if as_json:
+        print(json.dumps([network_to_dict(n) for n in nets], indent=2), file=out)
+        return
+    rows = [[n.spec.network_id[:12], n.spec.name, "ipvlan", n.spec.engine, n.spec.host or "local",
+             f"{n.spec.mode} {n.spec.flag}", n.spec.parent.name if n.spec.parent else "",
+             ",".join(s.cidr for s in n.spec.subnets), str(len(n.endpoints))] for n in nets]
+    print(_table(rows, ["NETWORK ID", "NAME", "DRIVER", "ENGINE", "HOST", "MODE", "PARENT",
+                        "SUBNETS", "ENDPOINTS"]), file=out)
+
+
+def _print_endpoints(eps, as_json: bool, out) -> None:
+    if as_json:
+        print(json.dumps([{"Name": e.name, "Network": e.network, "Engine": e.engine,
+                           "Host": e.host or "local", "IPv4": e.ipv4, "IPv6": e.ipv6, "Namespace": e.netns,
+                           "State": e.state} for e in eps], indent=2), file=out)
+        return
+    rows = [[e.name, e.engine, e.host or "local", e.network, e.ipv4 or "", e.ipv6 or "", e.state]
+            for e in eps]
+    print(_table(rows, ["NAME", "ENGINE", "HOST", "NETWORK", "IPV4", "IPV6", "STATE"]), file=out)
+
+
 def _print_plan(result, out) -> None:
     print(result.plan.render(), file=out)
 
@@ -185,14 +217,86 @@ def _print_plan(result, out) -> None:
 # ----------------------------------------------------------------------------- commands
 def _ctl(args):
     from ipvlan_tui.controller import open_controller
-    return open_controller(args.state_dir, demo=args.demo, engine=args.engine,
-                           hosts=args.host or ())
+    hosts = list(args.host or ())[:1]  # main() refused more than one for every command but the listings
+    if hosts and not args.demo and "://" not in hosts[0]:
+        # A Docker context name (or "local") as the daemon URL the controller connects to.
+        url = dockercli.daemon_url(hosts[0])
+        hosts = [url] if url else []
+    return open_controller(args.state_dir, demo=args.demo, engine=args.engine, hosts=hosts)
+
+
+def _local_ctl(args):
+    """This machine's controller for the netns side of a multi-daemon listing; the daemons
+    themselves are asked by dockercli.list_across, one engine each."""
+    from ipvlan_tui.controller import open_controller
+    ctl = open_controller(args.state_dir, demo=args.demo, engine=ENGINE_NETNS, hosts=())
+    ctl.docker = None  # the local default daemon is listed only when given as a --host (e.g. local)
+    return ctl
+
+
+# ----------------------------------------------------------------------------- several daemons
+# Commands that list every --host given; every other command works on one daemon.
+LISTINGS = (("network", "ls"), ("network", "inspect"), ("ps", None))
+
+
+def _listing_hosts(args) -> list[str] | None:
+    """The daemons a listing asks when there are several (or --hosts was used), else None
+    (one --host or none: the controller lists, as for every other command)."""
+    hosts = hostlisting.listing_hosts(args.host or [], getattr(args, "hosts", None) or [])
+    return hosts if len(hosts) > 1 or getattr(args, "hosts", None) else None
+
+
+def _refuse_many_hosts(args) -> None:
+    hosts = args.host or []
+    where = (args.cmd, getattr(args, "netcmd", None))
+    if len(hosts) < 2 or args.cmd is None or where in LISTINGS:
+        return
+    what = " ".join(w for w in where if w)
+    raise ValidationError("--host", " ".join(hosts),
+                          f"names {len(hosts)} Docker daemons, but `{what}` works on one; nothing was changed",
+                          "pick one --host (network ls, network inspect and ps list several; "
+                          "network create and network rm take --hosts A,B to act on each)")
+
+
+def _across(args, err):
+    """(this machine's controller, every daemon's listing, exit code) for a listing of several
+    daemons. Each daemon that could not be listed is named on one line of stderr; the exit
+    code is 1 only when none of them could be (the others' rows are worth having)."""
+    listings = dockercli.list_across(_listing_hosts(args))
+    down = [l for l in listings if not l.ok]
+    rest = "no daemon could be listed" if len(down) == len(listings) else "the other daemons are listed"
+    for l in down:
+        print(f"error: --host {l.host}: not listed: {l.error} ({rest})", file=err)
+    return _local_ctl(args), listings, (EXIT_FAIL if down and len(down) == len(listings) else EXIT_OK)
+
+
+def _inspect_across(args, out, err) -> int:
+    """Each name on every daemon that has it (and here, for a netns network), each labelled."""
+    ctl, listings, code = _across(args, err)
+    local = ctl.networks()
+    found = []
+    for name in args.names:
+        hits = [n for n in local if n.spec.name == name]
+        hits += [h for h in (hostlisting.find_network(l.networks, name) for l in listings) if h]
+        if not hits:
+            print(f"error: network {name}: no such network here or on any daemon that answered; "
+                  f"see `ipvlan-tui network ls` for the names", file=err)
+            code = code or EXIT_BAD
+        found.extend(network_to_dict(n) for n in hits)
+    print(json.dumps(found, indent=2), file=out)
+    return code
 
 
 def cmd_network(args, out, err) -> int:
     if args.netcmd is None:
         print("usage: ipvlan-tui network {create,rm,ls,inspect} ...", file=err)
         return EXIT_BAD
+    if args.netcmd in ("ls", "inspect") and _listing_hosts(args):
+        if args.netcmd == "inspect":
+            return _inspect_across(args, out, err)
+        ctl, listings, code = _across(args, err)
+        _print_networks(ctl.networks() + [n for l in listings for n in l.networks], args.json, out)
+        return code
     ctl = _ctl(args)
     if args.netcmd in ("connect", "disconnect"):
         return args.dockercli_handler(ctl, args, out, err)
@@ -223,15 +327,7 @@ def cmd_network(args, out, err) -> int:
             name, force=args.force, dry_run=args.dry_run,
             allow_host_cutoff=args.allow_host_cutoff), out, err)
     if args.netcmd == "ls":
-        nets = ctl.networks()
-        if args.json:
-            print(json.dumps([network_to_dict(n) for n in nets], indent=2), file=out)
-            return EXIT_OK
-        rows = [[n.spec.network_id[:12], n.spec.name, "ipvlan", n.spec.engine, n.spec.host or "local",
-                 f"{n.spec.mode} {n.spec.flag}", n.spec.parent.name if n.spec.parent else "",
-                 ",".join(s.cidr for s in n.spec.subnets), str(len(n.endpoints))] for n in nets]
-        print(_table(rows, ["NETWORK ID", "NAME", "DRIVER", "ENGINE", "HOST", "MODE", "PARENT",
-                            "SUBNETS", "ENDPOINTS"]), file=out)
+        _print_networks(ctl.networks(), args.json, out)
         return EXIT_OK
     if args.netcmd == "inspect":
         found = []
@@ -304,16 +400,11 @@ def _remove_each(args, remove, out, err) -> int:
 
 
 def cmd_ps(args, out, err) -> int:
-    ctl = _ctl(args)
-    eps = ctl.endpoints()
-    if args.json:
-        print(json.dumps([{"Name": e.name, "Network": e.network, "Engine": e.engine,
-                           "Host": e.host or "local", "IPv4": e.ipv4, "IPv6": e.ipv6, "Namespace": e.netns,
-                           "State": e.state} for e in eps], indent=2), file=out)
-        return EXIT_OK
-    rows = [[e.name, e.engine, e.host or "local", e.network, e.ipv4 or "", e.ipv6 or "", e.state]
-            for e in eps]
-    print(_table(rows, ["NAME", "ENGINE", "HOST", "NETWORK", "IPV4", "IPV6", "STATE"]), file=out)
+    if _listing_hosts(args):
+        ctl, listings, code = _across(args, err)
+        _print_endpoints(ctl.endpoints() + [e for l in listings for e in l.endpoints], args.json, out)
+        return code
+    _print_endpoints(_ctl(args).endpoints(), args.json, out)
     return EXIT_OK
 
 
@@ -390,12 +481,25 @@ def _command_index(argv: list[str]) -> int | None:
     return None
 
 
+def _host_values(argv: list[str]) -> list[str]:
+    """Every --host value on a command line (for the sub-programs with their own parsers)."""
+    words = argv[:argv.index("--")] if "--" in argv else argv
+    found = [v for a, v in zip(words, words[1:] + [""]) if a == "--host"]
+    return found + [a.split("=", 1)[1] for a in words if a.startswith("--host=")]
+
+
 def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     out = out or sys.stdout
     err = err or sys.stderr
     # Sub-programs with their own parsers.
     first = _command_index(argv)
+    if first is not None and argv[first] == "ping" and len(_host_values(argv)) > 1:
+        hosts = _host_values(argv)
+        refused = ValidationError("--host", " ".join(hosts), f"names {len(hosts)} Docker daemons, "
+                                  "but `ping` works on one", "pick one --host")
+        print(f"error: {refused}", file=err)
+        return EXIT_BAD
     if first is not None and argv[first] == "lab":
         from ipvlan_tui.lab.cli import main as lab_main
         return lab_main(argv[first + 1:])
@@ -418,10 +522,12 @@ def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
         return EXIT_BAD
     except SystemExit as exc:  # --help
         return int(exc.code or 0)
+    args.host = (args.host or []) + (getattr(args, "sub_host", None) or [])
     if args.cmd is None:
         from ipvlan_tui.tui.app import run_app
         return run_app(state_dir=args.state_dir, demo=args.demo)
     try:
+        _refuse_many_hosts(args)
         return HANDLERS[args.cmd](args, out, err)
     except ValidationError as exc:
         print(f"error: {exc}", file=err)

@@ -9,6 +9,7 @@ The lead's cli.py registers these parsers and calls the handlers:
     ipvlan-tui network rm --hosts A,B[,C...] [-f] NET
     ipvlan-tui network create --config-only [create flags] CFG       (on each swarm node)
     ipvlan-tui network create --config-from CFG [--scope swarm] [--attachable] NET
+    ipvlan-tui --host A --host B network ls|inspect | ps    (list_across: every daemon, labelled)
 
 Handlers take (ctl, args, out, err) and return an exit code (0 done, 1
 failed, 2 bad input); ValidationError/EngineError/PlanFailed propagate to
@@ -21,7 +22,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from ipvlan_tui import multihost
+from ipvlan_tui import hostlisting, multihost
 from ipvlan_tui import routes as routesmod
 from ipvlan_tui import spec as specmod
 from ipvlan_tui.errors import EngineError, ValidationError, ValidationErrors
@@ -250,6 +251,28 @@ def cmd_rm_across(ctl, names, hosts, args, out, err) -> int:
     finally:
         for eng in engines:
             eng.close()
+
+
+# ----------------------------------------------------------------------------- --host A --host B
+def list_across(hosts) -> list[hostlisting.HostListing]:
+    """Every daemon's ipvlan networks and containers, one engine per --host value (a URL or a
+    Docker context name), asked at once; a daemon that cannot be asked is a listing with its
+    error, and the others still list. A name that is neither URL nor context: ValidationError."""
+    from ipvlan_tui.engines.docker import engines_for
+
+    engines = engines_for(hosts)
+    try:
+        return hostlisting.list_hosts(engines)
+    finally:
+        for eng in engines:
+            eng.close()
+
+
+def daemon_url(host: str) -> str | None:
+    """One --host value as the daemon URL (a Docker context name resolved to its endpoint)."""
+    from ipvlan_tui.engines.docker import resolve_host
+
+    return resolve_host(host)
 
 
 # ----------------------------------------------------------------------------- swarm
