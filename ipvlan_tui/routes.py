@@ -57,35 +57,48 @@ def _host_address(addresses: Iterable[str], version: int) -> str | None:
     return None
 
 
-def is_remote(host: str, url: str | None = None) -> bool:
+def is_remote(host: str, url: str | None = None, local_addresses: Iterable[str] = (),
+              local_names: Iterable[str] = ()) -> bool:
     """Does the Docker host labelled `host` (daemon URL `url`, default the label)
     run on another machine? "" (the local daemon) and unix:// sockets are this
-    machine, so are tcp/http/ssh URLs to a loopback address; any other URL is not.
-    A context name with no URL given is taken as this machine."""
+    machine; so is a tcp/http/ssh URL to a loopback address, to one of
+    `local_addresses` (this machine's own, plain or CIDR) or to one of
+    `local_names` (this machine's host names). Any other URL is remote. A
+    context name with no URL given is taken as this machine."""
     target = url if url is not None else host
     if not target or target.startswith(("unix://", "npipe://", "fd://")):
         return False
-    scheme, sep, rest = target.partition("://")
+    _, sep, rest = target.partition("://")
     if not sep:
         return False
     netloc = rest.split("/", 1)[0].rpartition("@")[2]
-    hostname = netloc[1:].split("]", 1)[0] if netloc.startswith("[") else netloc.rsplit(":", 1)[0]
-    return not (hostname in ("localhost", "::1") or hostname.startswith("127."))
+    if netloc.startswith("["):
+        hostname = netloc[1:].split("]", 1)[0]
+    else:
+        hostname = netloc.rsplit(":", 1)[0] if netloc.count(":") == 1 else netloc
+    addr = ipam.parse_address(hostname)
+    if addr is None:
+        return hostname.lower() not in {"localhost", *(n.lower() for n in local_names)}
+    if addr.is_loopback():
+        return False
+    mine = {str(ipam.parse_cidr(a).ip) if ipam.parse_cidr(a) is not None else a for a in local_addresses}
+    return str(addr) not in mine
 
 
 def needed_routes(networks: Sequence[NetworkSpec], inventory: Inventory,
                   only: str | None = None, urls: dict[str, str] | None = None,
-                  ) -> tuple[list[NeededRoute], list[Skipped]]:
+                  local_names: Iterable[str] = ()) -> tuple[list[NeededRoute], list[Skipped]]:
     """Routes outside hosts need, per subnet of every routed (L3/L3S) network.
 
     `only`: restrict to the network of that name. `urls`: host label -> daemon
-    URL, for labels that are context names. `inventory` is this machine's: a
-    network on a remote Docker host gets no next hop (its parent's address is
-    on that machine), with the fix. Returns the routes and the networks left
+    URL, for labels that are context names; `local_names`: this machine's host
+    names. `inventory` is this machine's: a network on a remote Docker host
+    gets no next hop (its parent's address is on that machine), with the fix. Returns the routes and the networks left
     out with the reason (L2, isolated, --internal).
     """
     routes: list[NeededRoute] = []
     skipped: list[Skipped] = []
+    local = [a for link in inventory.links if not link.netns for a in link.addresses]
     for spec in sorted(networks, key=lambda s: (s.host, s.name)):
         if only is not None and spec.name != only:
             continue
@@ -100,7 +113,7 @@ def needed_routes(networks: Sequence[NetworkSpec], inventory: Inventory,
             skipped.append(Skipped(spec.name, "--internal: kept unreachable from outside"))
             continue
         parent = spec.parent.name
-        if is_remote(spec.host, (urls or {}).get(spec.host)):
+        if is_remote(spec.host, (urls or {}).get(spec.host), local, local_names):
             for sub in spec.subnets:
                 routes.append(NeededRoute(spec.name, sub.cidr, None, parent, spec.host,
                                           f"{parent} is on the Docker host {spec.host}, not this machine: "

@@ -39,6 +39,15 @@ def test_is_remote(host, url, remote):
     assert routes.is_remote(host, url) is remote
 
 
+def test_a_url_to_this_machines_own_address_or_name_is_local():
+    mine = ("10.99.0.2/24", "192.168.1.250/24", "2001:db8::2/64")
+    assert not routes.is_remote("tcp://10.99.0.2:2375", local_addresses=mine)
+    assert not routes.is_remote("tcp://[2001:db8::2]:2375", local_addresses=mine)
+    assert routes.is_remote("tcp://10.99.0.1:2375", local_addresses=mine)
+    assert not routes.is_remote("ssh://root@node2", local_names=("node2",))
+    assert routes.is_remote("ssh://root@node1", local_names=("node2",))
+
+
 def test_local_network_routes_via_this_hosts_parent_address():
     found, _ = routes.needed_routes([l3("l3a", "unix:///run/a.sock")], INV)
     assert [(r.subnet, r.via) for r in found] == [("10.31.0.0/24", "10.30.0.1")]
@@ -53,3 +62,10 @@ def test_remote_network_gets_no_next_hop_from_this_machine():
     assert "# ip route add 10.31.0.0/24 via ?" in text and "run `ipvlan-tui routes` on that host" in text
     found, _ = routes.needed_routes([l3("l3b", "vm2")], INV, urls={"vm2": "ssh://root@vm2"})
     assert found[0].via is None
+
+
+def test_a_url_to_this_machine_still_routes_via_its_parent():
+    found, _ = routes.needed_routes([l3("l3b", "tcp://192.168.1.250:2375")], INV)
+    assert [(r.subnet, r.via) for r in found] == [("10.31.0.0/24", "10.30.0.1")]
+    found, _ = routes.needed_routes([l3("l3b", "ssh://root@me")], INV, local_names=("me",))
+    assert found[0].via == "10.30.0.1"
