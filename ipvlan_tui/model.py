@@ -7,6 +7,7 @@ so every layer (store, CLI JSON, TUI) can show and compare them directly.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Iterable
 
 MODES = ("l2", "l3", "l3s")
 FLAGS = ("bridge", "private", "vepa")
@@ -186,6 +187,46 @@ class Inventory:
             if link.name == name and link.netns == netns:
                 return link
         return None
+
+    def replace_links(self, remove: Iterable[tuple[str, int]] = (), put: Iterable[Link] = (),
+                      drop_namespaces: Iterable[str] = ()) -> "Inventory":
+        """A copy with some links changed: what one event (or a few) did.
+
+        remove: (netns, ifindex) of links that are gone; put: links added or
+        re-read (they replace the link with the same (netns, ifindex)); every
+        link of a namespace in drop_namespaces goes, and the namespace with it.
+        A new link goes where a fresh read lists it: among its namespace's
+        links by ifindex; a new namespace's links sort by name among the others
+        (both readers list the host first, then the named namespaces sorted).
+        """
+        put = list(put)
+        drop = set(drop_namespaces)
+        gone = set(remove) | {(l.netns, l.ifindex) for l in put}
+        links = [l for l in self.links if (l.netns, l.ifindex) not in gone and l.netns not in drop]
+        for new in sorted(put, key=lambda l: (l.netns, l.ifindex)):
+            at = None
+            last_same = None
+            for i, old in enumerate(links):
+                if old.netns == new.netns:
+                    last_same = i
+                    if old.ifindex > new.ifindex:
+                        at = i
+                        break
+                elif last_same is not None:
+                    break
+            if at is None:
+                if last_same is not None:
+                    at = last_same + 1
+                else:  # first link of its namespace
+                    at = next((i for i, old in enumerate(links) if old.netns > new.netns), len(links))
+            links.insert(at, new)
+        namespaces = [n for n in self.namespaces if n not in drop]
+        known = set(namespaces)
+        for ns in sorted({l.netns for l in put if l.netns and not l.netns.startswith("pid:")} - known):
+            at = next((i for i, n in enumerate(namespaces) if n > ns), len(namespaces))
+            namespaces.insert(at, ns)
+        return Inventory(links=tuple(links), namespaces=tuple(namespaces),
+                         host_routes=self.host_routes, errors=self.errors)
 
     def children_of(self, parent: str) -> tuple[Link, ...]:
         """Links (any namespace) whose parent is the host link `parent`.

@@ -54,8 +54,10 @@ class FakeKernel:
         ).with_route("eth0", "default via 192.168.1.1")
 
     # ---- helpers -------------------------------------------------------------
-    def _emit(self, kind: str, name: str, netns: str = "") -> None:
-        self._events.append({"kind": kind, "name": name, "netns": netns})
+    def _emit(self, kind: str, name: str, netns: str = "", ifindex: int = 0) -> None:
+        # As KernelEngine.watch: kind, name, netns and the link's ifindex (0 when a
+        # whole namespace went: name "*").
+        self._events.append({"kind": kind, "name": name, "netns": netns, "ifindex": ifindex})
         self._lock.notify_all()
 
     def _get(self, name: str, netns: str = "") -> Link:
@@ -71,7 +73,7 @@ class FakeKernel:
         index = self._next_index
         self._next_index += 1
         self._links[(link.netns, link.name)] = replace(link, ifindex=index)
-        self._emit("link_added", link.name, link.netns)
+        self._emit("link_added", link.name, link.netns, index)
         return index
 
     # ---- reads ---------------------------------------------------------------
@@ -82,6 +84,16 @@ class FakeKernel:
                 namespaces=tuple(sorted(self._namespaces)),
                 host_routes=self.host_routes,
             )
+
+    def read_link(self, netns: str = "", *, ifindex: int = 0, name: str = "") -> Link | None:
+        """One link as inventory() would show it (by ifindex, else by name); None: gone."""
+        with self._lock:
+            if ifindex:
+                for (ns, _), link in self._links.items():
+                    if ns == netns and link.ifindex == ifindex:
+                        return link
+                return None
+            return self._links.get((netns, name))
 
     def link_exists(self, name: str, netns: str = "") -> bool:
         with self._lock:
@@ -114,6 +126,7 @@ class FakeKernel:
         with self._lock:
             link = self._get(name, netns)
             self._links[(netns, name)] = replace(link, addresses=link.addresses + (cidr,))
+            self._emit("addr_changed", name, netns, link.ifindex)
 
     def routes(self, netns: str) -> tuple[Route, ...]:
         return self._routes.get(netns, ())
@@ -148,12 +161,16 @@ class FakeKernel:
             link = self._get(name, netns)
             del self._links[(netns, name)]
             # Children on the same host die with their parent, as in the kernel.
+            gone = []
             if not netns:
                 self.route_links.pop(name, None)  # its routes go with it
                 for key, child in list(self._links.items()):
                     if child.parent_ifindex == link.ifindex and child.parent_name == name:
                         del self._links[key]
-            self._emit("link_removed", name, netns)
+                        gone.append(child)
+            self._emit("link_removed", name, netns, link.ifindex)
+            for child in gone:  # the kernel says so for each of them too
+                self._emit("link_removed", child.name, child.netns, child.ifindex)
 
     def create_netns(self, name: str) -> None:
         with self._lock:
@@ -172,7 +189,7 @@ class FakeKernel:
             for key in [k for k in self._links if k[0] == name]:
                 del self._links[key]
             self._routes.pop(name, None)
-            self._emit("link_removed", "*", name)
+            self._emit("link_removed", "*", name, 0)
 
     def create_endpoint_link(self, netns: str, parent: str, mode: str, flag: str,
                              ifname: str = "eth0") -> int:
@@ -201,7 +218,7 @@ class FakeKernel:
             self._links[(netns, ifname)] = replace(
                 link, addresses=tuple(addresses), state="unknown", admin_up=True)
             self._routes[netns] = tuple(routes)
-            self._emit("addr_changed", ifname, netns)
+            self._emit("addr_changed", ifname, netns, link.ifindex)
 
     # ---- events --------------------------------------------------------------
     def watch(self, callback: Callable[[dict], None], stop: Callable[[], bool]) -> None:

@@ -597,3 +597,81 @@ def _resolve(
                         parent, parent_ns = names[other].get(rl.link), other
             out.append(_to_link(rl, label, parent, parent_ns))
     return out
+
+
+# --------------------------------------------------------------------------
+# A few links, re-read after an event (the console's targeted refresh)
+# --------------------------------------------------------------------------
+class UnresolvedParent(LookupError):
+    """A link's parent sits in a namespace other than its own and the host's."""
+
+
+def get_link(sock: socket.socket, ifindex: int) -> RawLink | None:
+    """RTM_GETLINK for one ifindex; None when there is no such link (ENODEV)."""
+    body = _IFINFOMSG.pack(socket.AF_UNSPEC, 0, ifindex, 0, 0) + _nla(
+        IFLA_EXT_MASK, _U32.pack(RTEXT_FILTER_SKIP_STATS))
+    seq = _request(sock, RTM_GETLINK, NLM_F_REQUEST, body)
+    try:
+        for mtype, buf, off, ln in _messages(sock, seq):
+            if mtype == RTM_NEWLINK:
+                return parse_link(buf, off, ln)
+    except NetlinkDumpError as exc:
+        if exc.errno == _errno.ENODEV:
+            return None
+        raise
+    return None
+
+
+def read_links(label: str, ifindexes: Iterable[int], host_names: dict[int, str] | None = None
+               ) -> dict[int, Link | None]:
+    """Re-read some links of one namespace ("" host, a named one or "pid:PID"): the
+    fields read_inventory gives, for each ifindex, or None when it is gone.
+
+    A parent in the same namespace is asked for by index; a parent in another
+    namespace is resolved only when that is the host (host_names: ifindex ->
+    name of the host's links, as last read): otherwise UnresolvedParent, and the
+    caller reads everything instead. Raises OSError when the namespace cannot be
+    read (gone, no permission).
+    """
+    wanted = list(dict.fromkeys(i for i in ifindexes if i > 0))
+    res = _netns.open_in_each([label], lambda _label: open_route_socket())[label]
+    if isinstance(res, BaseException):
+        raise res
+    sock = res
+    try:
+        raw: dict[int, RawLink | None] = {i: get_link(sock, i) for i in wanted}
+        present = {i: rl for i, rl in raw.items() if rl is not None}
+        if present:
+            for index, text in dump_addrs(sock):
+                rl = present.get(index)
+                if rl is not None:
+                    rl.addresses.append(text)
+        host_nsid: int | None = None
+        host_nsid_known = False
+        out: dict[int, Link | None] = {}
+        for i, rl in raw.items():
+            if rl is None:
+                out[i] = None
+                continue
+            parent = parent_ns = None
+            if rl.link:
+                if rl.link_netnsid is None or rl.link_netnsid < 0:
+                    p = present.get(rl.link) or get_link(sock, rl.link)
+                    parent = p.name if p is not None else None
+                else:
+                    if not host_nsid_known:
+                        host_nsid_known = True
+                        if label:
+                            fd = os.open(_netns.netns_path(""), os.O_RDONLY | os.O_CLOEXEC)
+                            try:
+                                host_nsid = get_nsid(sock, fd)
+                            finally:
+                                os.close(fd)
+                    if host_nsid is None or rl.link_netnsid != host_nsid or host_names is None:
+                        raise UnresolvedParent(f"link {rl.name} in {label or 'the host'}: parent in "
+                                               f"namespace id {rl.link_netnsid}")
+                    parent, parent_ns = host_names.get(rl.link), ""
+            out[i] = _to_link(rl, label, parent, parent_ns)
+        return out
+    finally:
+        sock.close()

@@ -6,8 +6,15 @@ what can be done, the footer with the bindings in force.
 
 Threading: every controller call runs in a thread worker and comes back as a
 message (messages.py). Refreshes never overlap (re-armed after the worker
-finishes, dolphie-style), kernel/Docker events are coalesced for 150 ms into
-one refresh (toolong-style can_replace), and nothing refreshes under a modal.
+finishes, dolphie-style), and nothing refreshes under a modal.
+
+Kernel events: the watcher thread keeps up to EVENT_BATCH_MAX of them (more:
+an overflow) and posts one KernelChanged at a time (toolong-style
+can_replace). The first event after a quiet spell is applied at once, later
+ones are collected for COALESCE_S. A batch of link events is applied in place
+(liveview.LiveView.apply re-reads those links only; the panels update those
+rows); a resync, an overflow, Docker events, a changed store or anything
+apply cannot place falls back to one full refresh.
 """
 
 from __future__ import annotations
@@ -25,6 +32,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import DataTable, Footer, Input, Static, TabbedContent, TabPane
 
 from ipvlan_tui.errors import IpvlanTuiError, ValidationError
+from ipvlan_tui.liveview import TARGETED_MAX, FullRead, LiveView
 from ipvlan_tui.model import Endpoint, Link, Network, Topology
 from ipvlan_tui.tui import actions
 from ipvlan_tui.tui.confirm import ConfirmScreen
@@ -35,14 +43,16 @@ from ipvlan_tui.tui.messages import (
     OperationDone,
     TopologyFailed,
     TopologyLoaded,
+    TopologyPatched,
     WatchStopped,
 )
 from ipvlan_tui.tui.panels.log import LogPane, entry_text
 from ipvlan_tui.tui.panels.tables import Panel, ResourceTable
-from ipvlan_tui.tui.rows import ENDPOINTS, LINKS, NETWORKS, PANELS, VLANS, Index, build_rows
+from ipvlan_tui.tui.rows import ENDPOINTS, LINKS, NETWORKS, PANELS, VLANS, Index, build_rows, index, patch_rows
 from ipvlan_tui.tui.topology import TopologyTree
 
-COALESCE_S = 0.15  # collect events this long, then refresh once
+COALESCE_S = 0.15  # after an update, collect events this long before the next
+EVENT_BATCH_MAX = TARGETED_MAX  # events kept for one targeted update; more: a full refresh
 FALLBACK_REFRESH_S = 5.0  # without events
 CHANGE_ACTIONS = {"new_network", "attach", "delete", "detach"}
 TABS = {5: "tab-detail", 6: "tab-topology", 7: "tab-ping", 8: "tab-log"}
@@ -91,6 +101,15 @@ class IpvlanApp(App[int]):
         self.events_in = 0  # events handed over by the watchers (a storm: thousands)
         self.event_posts = 0  # KernelChanged messages they turned into (a handful)
         self._event_posted = threading.Event()  # one KernelChanged in flight at most
+        self._ev_lock = threading.Lock()
+        self._ev_batch: list[dict] = []  # what the next targeted update applies
+        self._ev_overflow = False  # more than EVENT_BATCH_MAX since the last update
+        self._events_waiting = False  # a flush found a refresh running: flush after it
+        self._last_flush = float("-inf")
+        self.live = LiveView(controller)
+        self.patches_applied = 0  # targeted updates shown
+        self.full_refreshes = 0  # full reads shown (or found unchanged)
+        self.fallbacks: list[str] = []  # why events needed a full refresh (last few)
         self._stop_watch = threading.Event()
         self._live = "starting"
         self._fallback_timer = None
@@ -170,13 +189,16 @@ class IpvlanApp(App[int]):
             self._refresh_pending = True
             return
         self._refreshing = True
+        with self._ev_lock:  # the full read covers every event so far
+            self._ev_batch = []
+            self._ev_overflow = False
         self._load()
 
     @work(thread=True, group="refresh")
     def _load(self) -> None:
         t0 = time.perf_counter()
         try:
-            topo = self.controller.topology()
+            topo = self.live.read()
             caps = self.controller.capabilities()
             log = list(self.controller.log)
         except Exception as exc:  # noqa: BLE001 - shown in a banner, the UI goes on
@@ -186,6 +208,7 @@ class IpvlanApp(App[int]):
 
     def on_topology_loaded(self, msg: TopologyLoaded) -> None:
         self._refreshing = False
+        self.full_refreshes += 1
         if self._modal_open() and self.topology is not None:
             self._refresh_pending = True  # a modal opened meanwhile: apply after it closes
             return
@@ -225,6 +248,48 @@ class IpvlanApp(App[int]):
         if self._refresh_pending:
             self._refresh_pending = False
             self.request_refresh()
+        elif self._events_waiting:
+            self._events_waiting = False
+            self._flush_events()
+
+    # ------------------------------------------------------- targeted updates
+    @work(thread=True, group="refresh")
+    def _patch(self, base: Topology, events: list[dict]) -> None:
+        t0 = time.perf_counter()
+        try:
+            result = self.live.apply(base, events)
+        except Exception as exc:  # noqa: BLE001 - a full refresh will say what is wrong
+            result = FullRead(f"{type(exc).__name__}: {exc}")
+        self.post_message(TopologyPatched(base, result, time.perf_counter() - t0))
+
+    def on_topology_patched(self, msg: TopologyPatched) -> None:
+        self._refreshing = False
+        result = msg.result
+        if isinstance(result, FullRead) or msg.base is not self.topology or self._modal_open():
+            why = result.reason if isinstance(result, FullRead) else "the view moved on"
+            self.fallbacks = (self.fallbacks + [why])[-8:]
+            self.request_refresh()
+            return
+        self._show_patch(result)
+        self._after_load()
+
+    def _show_patch(self, patch) -> None:
+        """The panels, tree and panes after a targeted update: only the rows it touched."""
+        topo = patch.topology
+        idx = index(topo)
+        changed = patch_rows(self.rows, topo, idx, patch.links, patch.endpoints, patch.networks)
+        self.topology, self.index = topo, idx
+        for panel in self.query(Panel):
+            if panel.query_text != self.query_text:
+                panel.show(self.rows[panel.panel], self.query_text)
+            else:
+                panel.patch(self.rows[panel.panel], set(changed[panel.panel]))
+        tabs = self.query_one("#right", TabbedContent)
+        self.query_one(TopologyTree).set_topology(topo, idx, visible=tabs.active == "tab-topology")
+        from ipvlan_tui.tui.ping import PingPane
+        self.query_one(PingPane).set_topology(topo)
+        self._show_detail()
+        self.patches_applied += 1
 
     def on_topology_failed(self, msg: TopologyFailed) -> None:
         self._refreshing = False
@@ -237,9 +302,14 @@ class IpvlanApp(App[int]):
 
     def _flush_pending(self) -> None:
         """Back from a modal: run the refresh that waited."""
-        if self._refresh_pending and not self._refreshing and not self._modal_open():
+        if self._refreshing or self._modal_open():
+            return
+        if self._refresh_pending:
             self._refresh_pending = False
             self.request_refresh()
+        elif self._events_waiting:
+            self._events_waiting = False
+            self._flush_events()
 
     # ---------------------------------------------------------------- events
     @work(thread=True, group="watch", exclusive=True)
@@ -251,6 +321,11 @@ class IpvlanApp(App[int]):
             # messages: one is in flight until _flush_events, whose refresh reads
             # everything anyway; an event after that posts the next one.
             self.events_in += 1
+            with self._ev_lock:
+                if len(self._ev_batch) < EVENT_BATCH_MAX:
+                    self._ev_batch.append(ev)
+                else:
+                    self._ev_overflow = True
             if not self._event_posted.is_set():
                 self._event_posted.set()
                 self.event_posts += 1
@@ -267,12 +342,29 @@ class IpvlanApp(App[int]):
     def on_kernel_changed(self, msg: KernelChanged) -> None:
         self._events_seen += 1
         if self._coalesce_timer is None:
-            self._coalesce_timer = self.set_timer(COALESCE_S, self._flush_events)
+            wait = self._last_flush + COALESCE_S - time.monotonic()
+            if wait <= 0:  # the first event after a quiet spell: at once
+                self._flush_events()
+            else:
+                self._coalesce_timer = self.set_timer(wait, self._flush_events)
 
     def _flush_events(self) -> None:
         self._coalesce_timer = None
-        self._event_posted.clear()  # events from now on are not covered by this refresh
-        self.request_refresh()
+        self._event_posted.clear()  # events from now on are not covered by this update
+        if self._refreshing or self._modal_open():
+            self._events_waiting = True  # the batch stays; flushed after that refresh
+            return
+        self._last_flush = time.monotonic()
+        with self._ev_lock:
+            events, overflow = self._ev_batch, self._ev_overflow
+            self._ev_batch, self._ev_overflow = [], False
+        if overflow or self.topology is None:
+            if overflow:
+                self.fallbacks = (self.fallbacks + [f"more than {EVENT_BATCH_MAX} events"])[-8:]
+            self.request_refresh()
+        elif events:
+            self._refreshing = True
+            self._patch(self.topology, events)
 
     def on_watch_stopped(self, msg: WatchStopped) -> None:
         self._start_fallback(msg.reason)

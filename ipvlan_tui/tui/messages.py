@@ -16,6 +16,17 @@ class TopologyLoaded(Message):
         self.elapsed = elapsed
 
 
+class TopologyPatched(Message):
+    """A few kernel events applied to the shown topology (liveview.Patch), or the
+    reason only a full read will do (liveview.FullRead)."""
+
+    def __init__(self, base, result, elapsed: float) -> None:
+        super().__init__()
+        self.base = base  # the topology it was computed from
+        self.result = result
+        self.elapsed = elapsed
+
+
 class TopologyFailed(Message):
     def __init__(self, error: str) -> None:
         super().__init__()

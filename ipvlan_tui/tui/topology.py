@@ -12,7 +12,7 @@ from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
 
 from ipvlan_tui.model import Endpoint, Link, Network, Topology
-from ipvlan_tui.tui.rows import Index, is_parent_link, mode_badge, owner_text, state_text
+from ipvlan_tui.tui.rows import Index, host_links, is_parent_link, mode_badge, owner_text, state_text
 
 
 def _link_label(link: Link) -> Text:
@@ -108,7 +108,7 @@ class TopologyTree(Tree):
                 for ep in net.endpoints:
                     self._add(nn, _endpoint_label(ep), ep, leaf=True)
 
-        for link in topo.inventory.links:
+        for link in host_links(topo):
             if not is_parent_link(link):
                 continue
             vlans = idx.vlans_on.get(link.name, [])

@@ -5,6 +5,8 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
+from textual._two_way_dict import TwoWayDict
+from textual.widgets._data_table import RowKey, default_cell_formatter, measure
 
 from ipvlan_tui.tui.rows import COLUMNS, EMPTY, TITLES, Row, filter_rows
 
@@ -33,14 +35,90 @@ class ResourceTable(DataTable):
         keep = self.current()
         keep_key = keep.key if keep else None
         self.clear()
+        console = self.app.console
+        for column in self.ordered_columns:  # clear() keeps the old widths: start afresh
+            column.content_width = measure(console, column.label, 1)
         self.items = rows
-        if rows:
-            self.add_rows([r.cells for r in rows])
+        self._keyed = True
+        add = self.add_row
+        seen: set[str] = set()
+        for r in rows:
+            if r.key in seen:  # two rows, one key (same-named Docker objects on two hosts)
+                self._keyed = False
+                add(*r.cells)
+            else:
+                seen.add(r.key)
+                add(*r.cells, key=r.key)
         if keep_key is not None:
-            for i, row in enumerate(rows):
-                if row.key == keep_key:
+            self._cursor_to(keep_key)
+
+    def _cursor_to(self, key: str) -> None:
+        for i, row in enumerate(self.items):
+            if row.key == key:
+                if i != self.cursor_row:
                     self.move_cursor(row=i, animate=False)
-                    break
+                break
+
+    _keyed = True
+    PATCH_MAX = 64  # more changed rows than this: clear and refill instead
+
+    def patch(self, rows: list[Row], changed: set[str]) -> None:
+        """Show `rows` (what show(rows) would show) when only the rows whose keys are in
+        `changed` differ from the rows shown now: those are removed, added (in their
+        place) or updated cell by cell; the other rows, the scroll position and the
+        cursor's row stay. Column widths end as a full refill would make them."""
+        old = {r.key: r for r in self.items}
+        if (not self._keyed or len(changed) > self.PATCH_MAX or len(old) != len(self.items)
+                or [r.key for r in rows if r.key not in changed]
+                != [r.key for r in self.items if r.key not in changed]):
+            self.show(rows)  # not just those rows: refill
+            return
+        keep = self.current()
+        keep_key = keep.key if keep else None
+        new = {r.key: r for r in rows if r.key in changed}
+        columns = self.ordered_columns
+        remeasure: set[int] = set()  # columns whose widest cell may have gone
+        for key in changed:
+            before, after = old.get(key), new.get(key)
+            if before is None and after is None:
+                continue
+            if before is not None and after is None:
+                for i, cell in enumerate(before.cells):
+                    if self._width(cell) >= columns[i].content_width:
+                        remeasure.add(i)
+                self.remove_row(key)
+            elif before is None:
+                self.add_row(*after.cells, key=key)  # measured on idle; placed below
+            elif after.cells != before.cells:
+                for i, (a, b) in enumerate(zip(after.cells, before.cells)):
+                    if a == b:
+                        continue
+                    self.update_cell(key, columns[i].key, a)
+                    wide, was = self._width(a), self._width(b)
+                    if wide > columns[i].content_width:
+                        columns[i].content_width = wide
+                        self._require_update_dimensions = True
+                    elif was >= columns[i].content_width and wide < was:
+                        remeasure.add(i)
+        self.items = rows
+        where = self._row_locations.get
+        if any(where(RowKey(r.key)) != i for i, r in enumerate(rows)):
+            # add_row appends: put the rows in the full build's order (as DataTable.sort does)
+            self._row_locations = TwoWayDict({RowKey(r.key): i for i, r in enumerate(rows)})
+            self._update_count += 1
+            self.refresh()
+        for i in remeasure:
+            column = columns[i]
+            label = measure(self.app.console, column.label, 1)
+            column.content_width = max([label, *(self._width(r.cells[i]) for r in rows)])
+            self._require_update_dimensions = True
+        if remeasure:
+            self.refresh()
+        if keep_key is not None:
+            self._cursor_to(keep_key)
+
+    def _width(self, cell) -> int:
+        return measure(self.app.console, default_cell_formatter(cell, wrap=False, height=1), 1)
 
     def select_key(self, key: str) -> bool:
         for i, row in enumerate(self.items):
@@ -74,8 +152,25 @@ class Panel(Vertical):
         self.query_text = query
         shown = filter_rows(rows, query)
         self.table.show(shown)
+        self._decorate(rows, shown, query)
+
+    def _decorate(self, rows: list[Row], shown: list[Row], query: str) -> None:
         empty = self.query_one(".empty", Static)
         if not shown:
             empty.update(f"Nothing matches “{query}”." if rows else EMPTY[self.panel])
         self.set_class(not shown, "is-empty")
         self.border_subtitle = (f"{len(shown)} of {len(rows)}" if query else str(len(rows)))
+
+    def patch(self, rows: list[Row], changed: set[str]) -> None:
+        """show(rows) when only the rows whose keys are in `changed` differ (in place)."""
+        if not changed or self.query_text is None:
+            if self.query_text is None:
+                self.show(rows)
+            else:
+                self.all_rows = rows
+            return
+        query = self.query_text
+        self.all_rows = rows
+        shown = filter_rows(rows, query)
+        self.table.patch(shown, changed)
+        self._decorate(rows, shown, query)
