@@ -19,6 +19,7 @@ as two Docker hosts on one trunk port would.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -53,9 +54,23 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return res
 
 
-def cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """The real CLI, as a user runs it (its own process), with this VM's store."""
-    return sh(sys.executable, "-m", "ipvlan_tui", "--state-dir", STATE, *args, check=check)
+def cli(*args: str, check: bool = True, fresh: bool = False) -> subprocess.CompletedProcess:
+    """The CLI with this VM's store: `ipvlan_tui.cli.main` in this process (Python's
+    start-up and imports cost 10-30 s per command under TCG), or with `fresh` its
+    own process, exactly as a user runs it."""
+    argv = ["--state-dir", STATE, *args]
+    if fresh:
+        return sh(sys.executable, "-m", "ipvlan_tui", *argv, check=check)
+    import io
+
+    from ipvlan_tui import cli as climod
+
+    out, err = io.StringIO(), io.StringIO()
+    code = climod.main(argv, out, err)
+    res = subprocess.CompletedProcess(["ipvlan-tui", *argv], code, out.getvalue(), err.getvalue())
+    if check and code != 0:
+        raise AssertionError(f"ipvlan-tui {' '.join(argv)} -> {code}\n{res.stdout}\n{res.stderr}")
+    return res
 
 
 def counter(link: str, what: str) -> int:
@@ -76,6 +91,7 @@ def bring_up(me: str) -> labdockerd.Dockerd:
 # ------------------------------------------------------------------ B
 def serve_b() -> int:
     d = bring_up("b")
+    import ipvlan_tui.cli  # noqa: F401 - imported once, before A asks for anything
     done = threading.Event()
     server = SimpleXMLRPCServer((MGMT["b"], RPC_PORT), logRequests=False, allow_none=True)
 
@@ -88,8 +104,14 @@ def serve_b() -> int:
         done.set()
         return True
 
+    def run_cli(args: list[str]) -> list:
+        res = cli(*args, check=False)
+        log("b", f"ran ipvlan-tui {' '.join(args)} -> {res.returncode}")
+        return [res.returncode, res.stdout, res.stderr]
+
     server.register_function(run, "run")
     server.register_function(stop, "stop")
+    server.register_function(run_cli, "cli")
     server.register_function(lambda: True, "ping")
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -130,7 +152,11 @@ class B:
         return code, out, err
 
     def cli(self, *args: str, check: bool = True) -> tuple[int, str, str]:
-        return self.sh(sys.executable, "-m", "ipvlan_tui", "--state-dir", STATE, *args, check=check)
+        """The CLI on B (in B's control process, its own store)."""
+        code, out, err = self.rpc.cli(list(args))
+        if check and code != 0:
+            raise AssertionError(f"on B: ipvlan-tui {' '.join(args)} -> {code}\n{out}\n{err}")
+        return code, out, err
 
 
 def both(fa, fb) -> tuple:
@@ -164,13 +190,14 @@ def drive_a() -> int:
     a = None
     try:
         a = bring_up("a")
+        import ipvlan_tui.cli  # noqa: F401
         b.wait(600)
         log("a", "B answers on the control channel")
         hosts = f"{a.base_url},{b.url}"
 
         # ---- one command: VLAN 20 on both hosts, disjoint slices
         res = cli("network", "create", "--hosts", hosts, "--subnet", "192.168.20.0/24",
-                  "--gateway", "192.168.20.1", "-o", "parent=eth0.20", "vlan20")
+                  "--gateway", "192.168.20.1", "-o", "parent=eth0.20", "vlan20", fresh=True)
         log("a", "network create --hosts:\n" + res.stdout)
         for url, rng in ((a.base_url, "192.168.20.0/25"), (b.url, "192.168.20.128/25")):
             assert any(line.startswith(url + "\t") and line.endswith(f"{rng} (128 addresses)")
@@ -190,6 +217,15 @@ def drive_a() -> int:
             finally:
                 c.close()
         log("a", f"ca (on A) {ips['ca']}, cb (on B) {ips['cb']}")
+        # Both daemons in one listing, every row naming its host.
+        two = ["--host", a.base_url, "--host", b.url]
+        listed = json.loads(cli(*two, "network", "ls", "--json").stdout)
+        assert sorted((n["Name"], n["Host"]) for n in listed if n["Name"] == "vlan20") == \
+            sorted([("vlan20", a.base_url), ("vlan20", b.url)]), listed
+        ps = cli(*two, "ps").stdout
+        log("a", "ipvlan-tui --host A --host B ps:\n" + ps)
+        rows = {(e["Name"], e["Host"]) for e in json.loads(cli(*two, "ps", "--json").stdout)}
+        assert {("ca", a.base_url), ("cb", b.url)} <= rows, rows
         assert int(ips["ca"].rsplit(".", 1)[1]) < 128 <= int(ips["cb"].rsplit(".", 1)[1]), ips
 
         tx = counter("eth0.20", "tx_packets")
