@@ -11,6 +11,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from ipvlan_tui import routes as routesmod
 from ipvlan_tui.model import (
     ENDPOINT_IFNAME,
     ENGINE_DOCKER,
@@ -18,6 +19,7 @@ from ipvlan_tui.model import (
     PARENT_EXISTING,
     PARENT_VLAN,
     Endpoint,
+    Inventory,
     Link,
     Network,
 )
@@ -217,7 +219,33 @@ def _parent_words(net: Network) -> Text:
     return Text(p.name)
 
 
-def network_detail(net: Network) -> RenderableType:
+def needed_routes_text(net: Network, idx: Index | None) -> RenderableType | None:
+    """For an L3/L3S network: the routes other hosts or the upstream router need
+    (what `ipvlan-tui routes NET` prints), from this host's links. None for L2."""
+    if net.spec.mode == "l2" or idx is None:
+        return None
+    inv = Inventory(links=tuple(idx.link_by_name.values()))
+    found, skipped = routesmod.needed_routes([net.spec], inv)
+    text = Text("\nRoutes other hosts need", style="bold")
+    text.append("  (ipvlan-tui routes " + net.spec.name + ")\n", style="dim")
+    if skipped:
+        text.append(f"none: {skipped[0].reason}\n", style="dim")
+        return text
+    problems: list[str] = []
+    for r in found:
+        fam = "-6 " if r.version == 6 else ""
+        if r.via is None:
+            text.append(f"  ip {fam}route add {r.subnet} via ?\n", style="yellow")
+            if r.problem not in problems:
+                problems.append(r.problem)
+        else:
+            text.append(f"  ip {fam}route add {r.subnet} via {r.via}\n", style="#7fd962")
+    for problem in problems:
+        text.append(f"  ? {problem}\n", style="dim")
+    return text
+
+
+def network_detail(net: Network, idx: Index | None = None) -> RenderableType:
     s = net.spec
     subnets = Table(box=None, padding=(0, 1), show_edge=False, header_style="bold #8a9199")
     for col in ("subnet", "gateway", "ip-range", "aux"):
@@ -253,6 +281,9 @@ def network_detail(net: Network) -> RenderableType:
         parts.append(Text(f"⚠ {w}", style="yellow"))
     parts.append(Text(""))
     parts.append(eps if net.endpoints else Text("no endpoints attached (press a)", style="dim"))
+    routes_text = needed_routes_text(net, idx)
+    if routes_text is not None:
+        parts.append(routes_text)
     parts.append(_commands("Recreate it with", network_commands(net)))
     return Group(*parts)
 
@@ -280,7 +311,7 @@ def detail_for(obj: object, idx: Index) -> RenderableType:
     if isinstance(obj, Link):
         return link_detail(obj, idx)
     if isinstance(obj, Network):
-        return network_detail(obj)
+        return network_detail(obj, idx)
     if isinstance(obj, Endpoint):
         return endpoint_detail(obj, idx.network_by_name.get(obj.network))
     return Text("Select a row: its details and the commands that recreate it show here.",
