@@ -53,8 +53,10 @@ class Host:
         return res.returncode == 0
 
     def links(self) -> set[str]:
-        out = sh("ip", "-o", "link", "show").stdout
-        return {line.split(": ")[1].split("@")[0] for line in out.splitlines() if ": " in line}
+        """Every link name in the calling thread's namespace, down ones too (what
+        `ip -o link show` lists), from /proc: an `ip` process costs a second under TCG."""
+        with open("/proc/thread-self/net/dev", encoding="ascii") as f:
+            return {line.split(":", 1)[0].strip() for line in f.readlines()[2:] if ":" in line}
 
     def namespaces(self) -> set[str]:
         return set(os.listdir(RUN_NETNS)) if RUN_NETNS.exists() else set()
