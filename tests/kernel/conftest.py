@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,32 @@ RUN_NETNS = Path("/run/netns")
 
 def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
     return subprocess.run(list(argv), check=check, capture_output=True, text=True)
+
+
+def arrange(host: "Host", create: list[str], endpoints: tuple[str, ...] | None,
+            networks: list[str], running: list[str], emptied: Callable[[], None]) -> None:
+    """Bring a consistent host from `networks` and `running` (the names `network ls`
+    and `ps` show) to the start of the next case with the fewest commands: none of our
+    networks (endpoints None), or the one network `create` makes (its last argument is
+    the name) with exactly `endpoints` on it. For the many-cases-on-one-host tests (a
+    case's own checks prove it left the host consistent). When it removes networks,
+    `emptied()` then checks that nothing of ours is left."""
+    name = create[-1]
+    if endpoints is None or any(net != name for net in networks):
+        for net in networks:
+            host.ok("network", "rm", "--force", net)
+        emptied()
+        networks, running = [], []
+    if endpoints is None:
+        return
+    if name not in networks:
+        host.ok(*create)
+    for ep in running:
+        if ep not in endpoints:
+            host.ok("rm", ep)
+    for ep in endpoints:
+        if ep not in running:
+            host.ok("run", f"--net={name}", f"--name={ep}")
 
 
 class Host:
