@@ -13,8 +13,10 @@ network or endpoint made or removed by another process: ownership marks and
 networks come from the store), a parent it cannot place, a namespace it
 cannot read.
 
-Store-derived fields follow the controller's rules: ownership marks through
-the controller's own marking (of the re-read links only), an endpoint's live
+Store-derived fields follow the controller's rules: ownership marks by its
+rule over the store's rows as of the last full read (checked against every
+link of that read; if they ever disagree, the controller marks each batch),
+an endpoint's live
 state as `Controller._netns_endpoints` decides it (creating/removing as the
 store says, else running when its namespace has eth0, else missing).
 tests/unit/test_liveview.py checks every result against a fresh full read.
@@ -25,7 +27,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field, replace
 
-from ipvlan_tui.model import ENDPOINT_IFNAME, ENGINE_NETNS, Inventory, Link, Topology
+from ipvlan_tui.model import (
+    ENDPOINT_IFNAME,
+    ENGINE_NETNS,
+    OWNER_DOCKER,
+    OWNER_OTHER,
+    OWNER_TOOL,
+    Inventory,
+    Link,
+    Topology,
+)
 
 TARGETED_MAX = 48  # more links than this in one batch: one full read is cheaper
 LINK_EVENTS = frozenset(("link_added", "link_removed", "link_changed", "addr_changed"))
@@ -71,6 +82,10 @@ class LiveView:
         self._stamp: object = None
         self.full_reads = 0
         self.patches = 0
+        # The store's ownership rows as of the last full read (the stamp says whether
+        # they still hold), None when our marking disagreed with the controller's.
+        self._owned: tuple[set[tuple[str, str]], set[str]] | None = None
+        self._maps: tuple[Inventory, dict, dict] | None = None  # lookups of the last inventory
 
     # ------------------------------------------------------------- store
     def store_stamp(self) -> object:
@@ -89,6 +104,7 @@ class LiveView:
         self._stamp = self.store_stamp()
         topo = self.ctl.topology()
         self.full_reads += 1
+        self._owned = self._load_owned(topo.inventory)
         return topo
 
     def apply(self, topo: Topology, events: list[dict]) -> Patch | FullRead:
@@ -115,11 +131,11 @@ class LiveView:
             return FullRead(f"more than {TARGETED_MAX} links")
 
         inv = topo.inventory
-        by_index: dict[tuple[str, int], Link] = {}
-        by_name: dict[tuple[str, str], Link] = {}
-        for link in inv.links:
-            by_index[(link.netns, link.ifindex)] = link
-            by_name[(link.netns, link.name)] = link
+        if self._maps is not None and self._maps[0] is inv:
+            by_index, by_name = self._maps[1], self._maps[2]
+        else:
+            by_index = {(l.netns, l.ifindex): l for l in inv.links}
+            by_name = {(l.netns, l.name): l for l in inv.links}
 
         fresh: dict[tuple[str, int], Link] = {}  # (netns, ifindex) -> re-read link
         gone: set[tuple[str, int]] = set()
@@ -190,6 +206,20 @@ class LiveView:
                     put[key] = replace(sib, ipvlan_mode=link.ipvlan_mode, ipvlan_flag=link.ipvlan_flag)
 
         new_inv = inv.replace_links(gone, put.values(), dropped)
+        # The lookups of new_inv for the next batch: these, moved on (no new pass).
+        next_index, next_name = dict(by_index), dict(by_name)
+        for key in gone | put.keys():
+            old = next_index.pop(key, None)
+            if old is not None and next_name.get((old.netns, old.name)) is old:
+                del next_name[(old.netns, old.name)]
+        if dropped:
+            for key in [k for k in next_index if k[0] in dropped]:
+                old = next_index.pop(key)
+                next_name.pop((old.netns, old.name), None)
+        for key, link in put.items():
+            next_index[key] = link
+            next_name[(link.netns, link.name)] = link
+        self._maps = (new_inv, next_index, next_name)
 
         # Which rows of the host panels can differ: the links themselves (old and
         # new names) and the parents of VLANs (their counts).
@@ -247,11 +277,43 @@ class LiveView:
         except (OSError, ValueError) as exc:
             return FullRead(f"namespace {netns or 'host'}: {exc}")
 
+    def _load_owned(self, inv: Inventory) -> tuple[set[tuple[str, str]], set[str]] | None:
+        """The store's ownership rows, kept while the store does not change, after
+        checking that _owner() marks every link of this full read as the controller
+        did (else None: the controller's own marking is asked per batch)."""
+        store = self.ctl.store
+        owned = {(r["name"], r["netns"]) for r in store.owned("link")}
+        owned_ns = {r["name"] for r in store.owned("netns")}
+        for link in inv.links:
+            if _owner(link.name, link.netns, link.kind, OWNER_OTHER, owned, owned_ns) != link.owner:
+                return None
+        return owned, owned_ns
+
     def _mark_owners(self, links: list[Link]) -> list[Link] | FullRead:
-        """The controller's ownership marks for these links only."""
+        """Ownership marks for these links, as Controller._mark_owners gives them."""
         if not links:
             return []
+        if self._owned is not None:
+            owned, owned_ns = self._owned
+            out = []
+            for link in links:
+                owner = _owner(link.name, link.netns, link.kind, link.owner, owned, owned_ns)
+                out.append(link if owner == link.owner else replace(link, owner=owner))
+            return out
         mark = getattr(self.ctl, "mark_owners", None) or getattr(self.ctl, "_mark_owners", None)
         if mark is None:
             return FullRead("the controller cannot mark owners")
         return list(mark(Inventory(links=tuple(links))).links)
+
+
+def _owner(name: str, netns: str, kind: str, owner: str, owned: set[tuple[str, str]],
+           owned_ns: set[str]) -> str:
+    """Controller._mark_owners' rule for one link (LiveView checks it against every
+    full read and stops using it if the controller's rule ever says otherwise)."""
+    if (name, netns) in owned or (netns and netns in owned_ns):
+        return OWNER_TOOL
+    if kind == "dummy" and name.startswith("di-"):
+        return OWNER_DOCKER
+    if netns.startswith("pid:"):
+        return OWNER_DOCKER
+    return owner

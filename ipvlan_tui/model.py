@@ -6,6 +6,7 @@ so every layer (store, CLI JSON, TUI) can show and compare them directly.
 
 from __future__ import annotations
 
+import bisect
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -202,23 +203,17 @@ class Inventory:
         put = list(put)
         drop = set(drop_namespaces)
         gone = set(remove) | {(l.netns, l.ifindex) for l in put}
-        links = [l for l in self.links if (l.netns, l.ifindex) not in gone and l.netns not in drop]
+        gone_index = {i for _, i in gone}
+        links = [l for l in self.links
+                 if not ((l.ifindex in gone_index and (l.netns, l.ifindex) in gone) or l.netns in drop)]
         for new in sorted(put, key=lambda l: (l.netns, l.ifindex)):
-            at = None
-            last_same = None
-            for i, old in enumerate(links):
-                if old.netns == new.netns:
-                    last_same = i
-                    if old.ifindex > new.ifindex:
-                        at = i
-                        break
-                elif last_same is not None:
-                    break
-            if at is None:
-                if last_same is not None:
-                    at = last_same + 1
-                else:  # first link of its namespace
-                    at = next((i for i, old in enumerate(links) if old.netns > new.netns), len(links))
+            nss = [l.netns for l in links]
+            if new.netns in nss:  # a namespace's links are listed together
+                lo = nss.index(new.netns)
+                hi = len(nss) - nss[::-1].index(new.netns)
+                at = lo + bisect.bisect_right([l.ifindex for l in links[lo:hi]], new.ifindex)
+            else:  # its first link: namespaces sort by name after the host
+                at = next((i for i, ns in enumerate(nss) if ns > new.netns), len(links))
             links.insert(at, new)
         namespaces = [n for n in self.namespaces if n not in drop]
         known = set(namespaces)

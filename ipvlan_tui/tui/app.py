@@ -253,7 +253,9 @@ class IpvlanApp(App[int]):
             self._flush_events()
 
     # ------------------------------------------------------- targeted updates
-    @work(thread=True, group="refresh")
+    # description: Textual would otherwise build one from repr() of the arguments,
+    # the whole topology (5,000 links: 90 ms per event).
+    @work(thread=True, group="refresh", description="targeted update")
     def _patch(self, base: Topology, events: list[dict]) -> None:
         t0 = time.perf_counter()
         try:
@@ -288,7 +290,13 @@ class IpvlanApp(App[int]):
         self.query_one(TopologyTree).set_topology(topo, idx, visible=tabs.active == "tab-topology")
         from ipvlan_tui.tui.ping import PingPane
         self.query_one(PingPane).set_topology(topo)
-        self._show_detail()
+        # The detail area only when what it shows changed: a big link's detail (hundreds
+        # of VLANs) costs more to render than the rest of the update.
+        obj = self.selected()
+        if (obj is not self._detail_obj
+                or isinstance(obj, Link) and not obj.netns and obj.name in patch.links
+                or isinstance(obj, Endpoint) and obj.network in patch.networks):
+            self._show_detail()
         self.patches_applied += 1
 
     def on_topology_failed(self, msg: TopologyFailed) -> None:
@@ -463,11 +471,13 @@ class IpvlanApp(App[int]):
         return self._last_selected
 
     _last_selected: object | None = None
+    _detail_obj: object | None = None  # what the detail area shows
 
     def _show_detail(self) -> None:
         obj = self.selected()
         if obj is not None:
             self._last_selected = obj
+        self._detail_obj = self._last_selected
         self.query_one("#detail", Static).update(detail_for(self._last_selected, self.index))
 
     @on(DataTable.RowHighlighted)
@@ -484,7 +494,7 @@ class IpvlanApp(App[int]):
 
     def on_tree_node_highlighted(self, event) -> None:
         if event.node.data is not None:
-            self._last_selected = event.node.data
+            self._last_selected = self._detail_obj = event.node.data
             self.query_one("#detail", Static).update(detail_for(event.node.data, self.index))
 
     @on(TabbedContent.TabActivated)

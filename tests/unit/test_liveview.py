@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -103,6 +104,7 @@ def test_random_event_sequences_equal_a_full_read(ctl, seed):
     rng = random.Random(seed)
     live = LiveView(ctl)
     topo = live.read()
+    assert live._owned is not None  # owners marked from the store rows kept since the read
     seen = len(ctl.kernel._events)
     patched = full = 0
     for step in range(60):
@@ -124,3 +126,25 @@ def test_random_event_sequences_equal_a_full_read(ctl, seed):
             topo = result.topology
             assert topo == ctl.topology(), f"seed {seed} step {step}: {events}"
     assert patched > 40 and full >= 3
+
+
+def test_owner_marks_follow_the_controller_even_when_its_rule_changes(ctl, monkeypatch):
+    live = LiveView(ctl)
+    live.read()
+    assert live._owned is not None  # our copy of the rule agreed with every link read
+    real = ctl._mark_owners
+
+    def new_rule(inv):  # the controller's rule changes (another developer's edit, say)
+        inv = real(inv)
+        return replace(inv, links=tuple(replace(l, owner="docker") if l.kind == "dummy" else l
+                                        for l in inv.links))
+
+    monkeypatch.setattr(ctl, "_mark_owners", new_rule)
+    topo = live.read()
+    assert live._owned is None  # it disagreed on the dummies: the controller marks each batch
+    seen = len(ctl.kernel._events)
+    ctl.kernel.create_dummy("dum9")
+    patch = live.apply(topo, ctl.kernel._events[seen:])
+    assert isinstance(patch, Patch)
+    assert patch.topology == ctl.topology()
+    assert patch.topology.inventory.by_name("dum9").owner == "docker"
