@@ -524,8 +524,11 @@ class Controller:
         state_box: dict[str, Endpoint] = {}
 
         def reserve():
+            # Under the store's lock: the predicted addresses when still free (one
+            # indexed lookup), else picked again from what is used now.
             ep = Endpoint(name=req.name, network=spec.name, engine=ENGINE_NETNS, netns=req.name)
-            state_box["ep"] = store.reserve_endpoint(ep, lambda u: self._pick(spec, req, u))
+            state_box["ep"] = store.reserve_endpoint(ep, lambda now: self._pick(spec, req, now),
+                                                     prefer=(v4, v6))
 
         def unreserve():
             store.delete_endpoint(req.name)
@@ -549,10 +552,14 @@ class Controller:
                                  specmod.endpoint_routes(spec, ep.ipv4, ep.ipv6))
 
         def hosts():
-            self._write_hosts(spec.name, new=req.name)
+            self._link_hosts(req.name, spec.name)
 
         def finish():
-            store.set_endpoint_state(req.name, "ready")
+            # Peers resolve it from here on: its lines join the network's file in the
+            # same transaction that marks it ready (edits ordered as the store's).
+            ep = state_box["ep"]
+            store.set_endpoint_state(req.name, "ready",
+                                     then=lambda: self._hosts_join(spec.name, req.name, ep.ipv4, ep.ipv6))
 
         cidrs = self._cidrs(spec, Endpoint(req.name, spec.name, ipv4=v4, ipv6=v6))
         ns = req.name
@@ -577,8 +584,7 @@ class Controller:
                  do=configure),
             Step(f"write /etc/netns/{ns}/hosts for name resolution of peers",
                  f"# /etc/netns/{ns}/hosts", do=hosts,
-                 undo=lambda: (hostsfile.remove(self.hosts_root, req.name),
-                               self._write_hosts(spec.name, skip=req.name))),
+                 undo=lambda: hostsfile.remove(self.hosts_root, req.name)),
             Step(f"mark endpoint {req.name} ready", f"# store: endpoint {req.name} ready", do=finish),
         ]
         ep = Endpoint(name=req.name, network=spec.name, engine=ENGINE_NETNS, ipv4=v4, ipv6=v6,
@@ -599,6 +605,7 @@ class Controller:
     def _pick(self, spec: NetworkSpec, req: EndpointRequest, used: set[str]):
         """(ipv4, ipv6) for an endpoint: the static ones asked for, else the lowest free."""
         picked: list[str | None] = []
+        used = ipam.UsedAddresses.of(used)  # parsed once for both families and every subnet
         for version, wanted in ((4, req.ipv4), (6, req.ipv6)):
             if wanted:
                 sub = ipam.subnet_for(spec, wanted)
@@ -627,32 +634,43 @@ class Controller:
     def _hosts_dir(self) -> Path:
         return self.store.state_dir / "hosts"
 
-    def _write_hosts(self, network: str, skip: str | None = None, new: str | None = None) -> None:
-        """Rewrite the network's one hosts file; link `new`'s /etc/netns/NAME/hosts to it.
+    def _hosts_entries(self, network: str):
+        return lambda: self.store.hosts_entries(network)
 
-        Peers are linked already (when they joined): a join or leave costs one
-        file write whatever the number of endpoints.
-        """
-        eps = [e for e, _ in self.store.endpoints(network) if e.name != skip]
-        if not eps:
-            hostsfile.remove_network(self._hosts_dir, network)
-            return
-        target = hostsfile.write_network(self._hosts_dir, network, eps)
-        if new is not None and any(r["name"] == new for r in self.store.owned("netns")):
-            hostsfile.link(self.hosts_root, new, target)
+    def _hosts_join(self, network: str, name: str, ipv4: str | None, ipv6: str | None) -> None:
+        """Add `name` to the network's one hosts file (inside the store transaction that
+        makes it ready): an append, whatever the number of endpoints."""
+        hostsfile.add(self._hosts_dir, network, name, ipv4, ipv6, self._hosts_entries(network))
+
+    def _hosts_leave(self, network: str, name: str) -> None:
+        """Take `name` out of the network's hosts file (inside the transaction that forgets it)."""
+        hostsfile.drop(self._hosts_dir, network, name, self._hosts_entries(network))
+
+    def _link_hosts(self, name: str, network: str) -> None:
+        """/etc/netns/NAME/hosts -> the network's file, for a namespace we made only."""
+        if self.store.owns("netns", name):
+            hostsfile.link(self.hosts_root, name, hostsfile.network_file(self._hosts_dir, network))
+
+    def _rebuild_hosts(self, network: str) -> None:
+        """The network's file written whole from the store when it is out of step (restore)."""
+        with self.store.transaction():
+            entries = self.store.hosts_entries(network)
+            if not entries:
+                hostsfile.remove_network(self._hosts_dir, network)
+            elif not hostsfile.matches(self._hosts_dir, network, entries):
+                hostsfile.write_network(self._hosts_dir, network, entries)
 
     def _endpoint_remove_steps(self, ep: Endpoint) -> list[Step]:
         k, store = self.kernel, self.store
-        owned_ns = any(r["name"] == ep.netns for r in store.owned("netns"))
+        owned_ns = store.owns("netns", ep.netns)
 
         def drop_ns():
             if owned_ns and k.netns_exists(ep.netns):
                 k.delete_netns(ep.netns)
 
         def forget():
-            store.delete_endpoint(ep.name)
+            store.delete_endpoint(ep.name, then=lambda: self._hosts_leave(ep.network, ep.name))
             hostsfile.remove(self.hosts_root, ep.name)
-            self._write_hosts(ep.network)
 
         def unmark():
             # A deleted namespace cannot be given back: stay `removing`, restore finishes it.
@@ -675,11 +693,10 @@ class Controller:
 
     def _purge_endpoint(self, ep: Endpoint) -> None:
         """Remove an endpoint's namespace (only when we made it), hosts file and rows."""
-        if any(r["name"] == ep.netns for r in self.store.owned("netns")) \
-                and self.kernel.netns_exists(ep.netns):
+        if self.store.owns("netns", ep.netns) and self.kernel.netns_exists(ep.netns):
             self.kernel.delete_netns(ep.netns)
         hostsfile.remove(self.hosts_root, ep.name)
-        self.store.delete_endpoint(ep.name)
+        self.store.delete_endpoint(ep.name, then=lambda: self._hosts_leave(ep.network, ep.name))
 
     def _purge_network(self, name: str) -> list[str]:
         """Remove a network's endpoints, the links we made for it (if still ours) and rows.
@@ -809,9 +826,22 @@ class Controller:
                                        ENDPOINT_IFNAME)
                 k.configure_endpoint(ep.netns, ENDPOINT_IFNAME, self._cidrs(spec, ep),
                                      specmod.endpoint_routes(spec, ep.ipv4, ep.ipv6))
-                self._write_hosts(spec.name, new=ep.name)
+                self._link_hosts(ep.name, spec.name)
             except EngineError as exc:
                 missing.append(f"endpoint {name}: {exc}")
+        # 4b. Hosts files follow the store again: one cut short between a store change and
+        #     its edit, or emptied, is written whole; links of ready endpoints are made.
+        if not dry_run:
+            for name, (spec, st) in networks.items():
+                if st != "ready":
+                    continue
+                try:
+                    self._rebuild_hosts(name)
+                    for ep, ep_state in store.endpoints(name):
+                        if ep_state == "ready":
+                            self._link_hosts(ep.name, name)
+                except OSError as exc:
+                    missing.append(f"hosts file of network {name}: {exc}")
         # 5. Orphans both ways: owned rows whose network is gone; our-looking links unknown to us.
         live_networks = {s.name for s, _ in store.networks()}
         for row in store.owned():

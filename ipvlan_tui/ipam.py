@@ -153,6 +153,24 @@ def _parse_int(item: object, family: int) -> int | None:
         return None
 
 
+def _parse_any(item: str) -> tuple[int, int]:
+    """(version, int) of an address with an optional /prefix; (0, 0) for junk."""
+    text = item.split("/", 1)[0]
+    try:  # a ':' can only parse as IPv6, anything else only as IPv4
+        if ":" in text:
+            return 6, int.from_bytes(socket.inet_pton(socket.AF_INET6, text), "big")
+        return 4, int.from_bytes(socket.inet_pton(socket.AF_INET, text), "big")
+    except (OSError, ValueError, UnicodeError):
+        return 0, 0
+
+
+# The same addresses are parsed again on every operation on a network (the store
+# holds strings): remembered, a used address costs one dict lookup. Pure function
+# of the string, so never stale; emptied when it outgrows _PARSED_MAX.
+_PARSED: dict[str, tuple[int, int]] = {}
+_PARSED_MAX = 1 << 16
+
+
 class UsedAddresses:
     """The addresses in use on a network, as ints per family, parsed once.
 
@@ -166,18 +184,20 @@ class UsedAddresses:
     def __init__(self, used: Iterable[str] = ()) -> None:
         v4: set[int] = set()
         v6: set[int] = set()
-        pton = socket.inet_pton
+        memo = _PARSED
         for item in used:
             if not isinstance(item, str):
                 continue
-            text = item.split("/", 1)[0]
-            try:  # a ':' can only parse as IPv6, anything else only as IPv4
-                if ":" in text:
-                    v6.add(int.from_bytes(pton(socket.AF_INET6, text), "big"))
-                else:
-                    v4.add(int.from_bytes(pton(socket.AF_INET, text), "big"))
-            except (OSError, ValueError, UnicodeError):
-                continue
+            hit = memo.get(item)
+            if hit is None:
+                hit = _parse_any(item)
+                if len(memo) >= _PARSED_MAX:
+                    memo.clear()
+                memo[item] = hit
+            if hit[0] == 4:
+                v4.add(hit[1])
+            elif hit[0] == 6:
+                v6.add(hit[1])
         self.v4, self.v6 = v4, v6
 
     @classmethod

@@ -59,6 +59,11 @@ CREATE TABLE IF NOT EXISTS owned (
     ifindex INTEGER,             -- set once the kernel gave it: guards against re-used names
     PRIMARY KEY (kind, name, netns)
 );
+-- Lookups per endpoint operation (no full scans: endpoint churn is O(1) per step in sqlite).
+-- Added without a schema bump: an older ipvlan-tui reads and writes the store as before.
+CREATE INDEX IF NOT EXISTS endpoints_by_network ON endpoints(network, name);
+CREATE INDEX IF NOT EXISTS allocations_by_endpoint ON allocations(endpoint);
+CREATE INDEX IF NOT EXISTS owned_by_endpoint ON owned(endpoint);
 """
 
 
@@ -220,11 +225,16 @@ class Store:
         return (spec_from_json(row[0]), row[1]) if row else None
 
     # ---- endpoints and addresses ---------------------------------------------------
-    def reserve_endpoint(self, endpoint: Endpoint, pick) -> Endpoint:
+    def reserve_endpoint(self, endpoint: Endpoint, pick,
+                         prefer: tuple[str | None, str | None] | None = None) -> Endpoint:
         """Insert the endpoint and its addresses in one transaction.
 
         `pick(used: set[str]) -> (ipv4, ipv6)` chooses the addresses while the
         write lock is held, so two processes never hand out the same one.
+        `prefer`: the addresses the plan showed (picked from the same store
+        moments before); when none of them is taken they are the ones reserved,
+        checked by one indexed lookup instead of listing the network's addresses
+        for `pick` (which still decides when one was taken meanwhile).
         """
         with self.transaction() as db:
             if db.execute("SELECT 1 FROM endpoints WHERE name=?", (endpoint.name,)).fetchone():
@@ -235,9 +245,15 @@ class Store:
                 raise EngineError(f"network {endpoint.network} is "
                                   + ("gone" if row is None else f"{row[0]} (another ipvlan-tui at the same time)"),
                                   hint="nothing was changed; see `ipvlan-tui network ls`")
-            used = {r[0] for r in db.execute(
-                "SELECT address FROM allocations WHERE network=?", (endpoint.network,))}
-            ipv4, ipv6 = pick(used)
+            wanted = [a for a in (prefer or ()) if a]
+            if wanted and not db.execute(
+                    "SELECT 1 FROM allocations WHERE network=? AND address IN (%s) LIMIT 1"
+                    % ",".join("?" * len(wanted)), (endpoint.network, *wanted)).fetchone():
+                ipv4, ipv6 = prefer
+            else:
+                used = {r[0] for r in db.execute(
+                    "SELECT address FROM allocations WHERE network=?", (endpoint.network,))}
+                ipv4, ipv6 = pick(used)
             db.execute(
                 "INSERT INTO endpoints(name, network, engine, ipv4, ipv6, netns, state, created_at)"
                 " VALUES (?,?,?,?,?,?,?,?)",
@@ -251,15 +267,31 @@ class Store:
         return Endpoint(name=endpoint.name, network=endpoint.network, engine=endpoint.engine,
                         ipv4=ipv4, ipv6=ipv6, netns=endpoint.netns, state="creating")
 
-    def set_endpoint_state(self, name: str, state: str) -> None:
+    def set_endpoint_state(self, name: str, state: str, then=None) -> None:
+        """`then()`, when given, runs inside the same transaction after the change (it
+        sees it; the hosts files are edited there, so their edits are serialized
+        with the store's and follow its order). When it raises, nothing changes."""
         with self.transaction() as db:
             db.execute("UPDATE endpoints SET state=? WHERE name=?", (state, name))
+            if then is not None:
+                then()
 
-    def delete_endpoint(self, name: str) -> None:
+    def delete_endpoint(self, name: str, then=None) -> None:
+        """Forget the endpoint, its addresses and what it owned; `then` as above."""
         with self.transaction() as db:
             db.execute("DELETE FROM allocations WHERE endpoint=?", (name,))
             db.execute("DELETE FROM owned WHERE endpoint=?", (name,))
             db.execute("DELETE FROM endpoints WHERE name=?", (name,))
+            if then is not None:
+                then()
+
+    def hosts_entries(self, network: str) -> list[tuple[str, str | None, str | None]]:
+        """(name, ipv4, ipv6) of the endpoints of `network` that peers resolve: the ready
+        ones and those being removed (not those still being created), by name.
+        One indexed query; no Endpoint objects."""
+        return self._db.execute(
+            "SELECT name, ipv4, ipv6 FROM endpoints WHERE network=? AND state IN ('ready', 'removing')"
+            " ORDER BY name", (network,)).fetchall()
 
     def endpoints(self, network: str | None = None) -> list[tuple[Endpoint, str]]:
         sql = "SELECT name, network, engine, ipv4, ipv6, netns, state FROM endpoints"
@@ -319,7 +351,13 @@ class Store:
         return [dict(zip(cols, row)) for row in self._db.execute(sql, args)]
 
     def owned_link(self, name: str, netns: str = "") -> dict | None:
-        for row in self.owned("link"):
-            if row["name"] == name and row["netns"] == netns:
-                return row
-        return None
+        row = self._db.execute("SELECT kind, name, netns, network, endpoint, ifindex FROM owned"
+                               " WHERE kind='link' AND name=? AND netns=?", (name, netns)).fetchone()
+        cols = ("kind", "name", "netns", "network", "endpoint", "ifindex")
+        return dict(zip(cols, row)) if row else None
+
+    def owns(self, kind: str, name: str) -> bool:
+        """Whether a `kind` named `name` (in any namespace) is recorded as ours: one
+        indexed lookup (the primary key's prefix), not a listing."""
+        return self._db.execute("SELECT 1 FROM owned WHERE kind=? AND name=? LIMIT 1",
+                                (kind, name)).fetchone() is not None
