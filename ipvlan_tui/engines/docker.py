@@ -447,14 +447,17 @@ class DockerEngine:
         by_id = {n["Id"]: self._with_config(n) for n in raw}
         containers = self._call("list containers", lambda: self.api.containers(all=True))
         eps: dict[str, list[Endpoint]] = {nid: [] for nid in by_id}
+        # A container that was created but never started has no NetworkID yet: its name says.
+        by_name = {info.get("Name"): nid for nid, info in by_id.items()}
         for c in containers:
             nets = ((c.get("NetworkSettings") or {}).get("Networks") or {})
-            mine = [(nname, ninfo) for nname, ninfo in nets.items() if ninfo.get("NetworkID") in by_id]
+            mine = [(nname, ninfo, ninfo.get("NetworkID") or by_name.get(nname)) for nname, ninfo in nets.items()]
+            mine = [m for m in mine if m[2] in by_id]
             if not mine:
                 continue
             pid = self._pid(c) if c.get("State") == "running" else 0
-            for nname, ninfo in mine:
-                eps[ninfo["NetworkID"]].append(self._endpoint(c, nname, ninfo, pid))
+            for nname, ninfo, nid in mine:
+                eps[nid].append(self._endpoint(c, nname, ninfo, pid))
         result = []
         for nid, info in by_id.items():
             spec = spec_from_docker(info, self.host_label)

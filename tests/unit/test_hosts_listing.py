@@ -301,3 +301,25 @@ def test_local_ctl_leaves_the_default_daemon_out(monkeypatch):
 def test_a_missing_socket_is_named_as_missing_not_as_a_dropped_connection(tmp_path):
     eng = dk.DockerEngine(f"unix://{tmp_path}/none.sock", timeout=2)
     assert eng.status() == f"Docker daemon unreachable: no socket at unix://{tmp_path}/none.sock (is dockerd running?)"
+
+
+def test_a_created_never_started_container_is_listed_on_its_network():
+    """Docker reports no NetworkID for a container that never ran (seen in the lab): the network's
+    name in its NetworkSettings still places it, so `ps` across daemons shows it."""
+    net = {"Name": "shared", "Id": "ab" * 32, "Driver": "ipvlan", "Options": {}, "Labels": {},
+           "IPAM": {"Config": [{"Subnet": "10.61.0.0/24"}]}}
+
+    class Api:
+        def networks(self, filters=None):
+            return [net]
+
+        def containers(self, all=False):  # noqa: A002 - the SDK's name
+            return [{"Id": "c1" * 32, "Names": ["/ca"], "State": "created", "NetworkSettings": {"Networks": {
+                "shared": {"NetworkID": "", "IPAddress": "", "IPAMConfig": None}}}},
+                    {"Id": "c2" * 32, "Names": ["/other"], "State": "created", "NetworkSettings": {"Networks": {
+                        "bridge": {"NetworkID": "", "IPAddress": ""}}}}]
+
+    eng = dk.DockerEngine("unix:///x", host_label=A)
+    eng._client = type("C", (), {"api": Api(), "close": lambda self: None})()
+    (listing,) = hostlisting.list_hosts([eng])
+    assert [(e.name, e.network, e.host, e.state) for e in listing.endpoints] == [("ca", "shared", A, "created")]
