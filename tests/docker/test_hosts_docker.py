@@ -203,3 +203,102 @@ def swarm_part(b, ctr: str, tmp_path) -> None:
             except Exception:  # noqa: BLE001 - not in a swarm
                 pass
             cb.close()
+
+
+# --------------------------------------------------------------------------- --host A --host B: listings
+def _daemon_state(d) -> tuple:
+    c = d.client()
+    try:
+        return (sorted(n["Name"] for n in c.api.networks()),
+                sorted((x["Names"][0], x["State"]) for x in c.api.containers(all=True)))
+    finally:
+        c.close()
+
+
+def test_two_daemons_listed_side_by_side_labelled_and_one_daemon_commands_refused(docker_env, second_dockerd,
+                                                                                  tmp_path, monkeypatch):
+    """`--host A --host B network ls|inspect`, `ps` (table and --json) list both real daemons, every
+    row with its host; B is given as a Docker context; a third, absent daemon is named on one line
+    and the others still list; run/rm/network create|rm|connect with two --host change nothing."""
+    from docker.context import ContextAPI
+
+    _, _, a = docker_env
+    b = second_dockerd
+    b.clean()
+    cfg = tmp_path / "docker-config"
+    cfg.mkdir()
+    (cfg / "config.json").write_text("{}")  # the SDK keeps contexts beside config.json
+    monkeypatch.setenv("DOCKER_CONFIG", str(cfg))
+    ContextAPI.create_context("lab-b", host=b.base_url)
+    st = ["--state-dir", str(tmp_path / "state")]
+    try:
+        # One --host each: a URL for A, the context name for B (resolved to B's socket).
+        for host, name, cidr in ((a.base_url, "shared", "10.61.0.0/24"), (a.base_url, "only-a", "10.62.0.0/24"),
+                                 ("lab-b", "shared", "10.61.0.0/24"), ("lab-b", "only-b", "10.63.0.0/24")):
+            code, out, err = run_cli(*st, "--engine", "docker", "--host", host, "network", "create", "--internal",
+                                     "--subnet", cidr, name)
+            assert code == 0, err
+        assert "only-b" in _daemon_state(b)[0] and "only-b" not in _daemon_state(a)[0]
+        # A container on each daemon's "shared" (created, not started: starts cost 20-60 s under TCG).
+        for d, cname in ((a, "ca"), (b, "cb")):
+            c = d.client()
+            try:
+                c.containers.create(IMAGE, ["sleep", "1000"], name=cname, network="shared")
+            finally:
+                c.close()
+        two = [*st, "--host", a.base_url, "--host", "lab-b"]
+
+        code, out, err = run_cli(*two, "network", "ls")
+        assert code == 0 and err == "", err
+        lines = out.strip().splitlines()
+        assert lines[0].split()[:5] == ["NETWORK", "ID", "NAME", "DRIVER", "ENGINE"] and "HOST" in lines[0]
+        assert [(ln.split()[1], ln.split()[4]) for ln in lines[1:]] == [
+            ("only-a", a.base_url), ("shared", a.base_url), ("only-b", "lab-b"), ("shared", "lab-b")]
+
+        code, out, err = run_cli(*two, "network", "ls", "--json")
+        assert code == 0, err
+        docs = json.loads(out)
+        assert [(n["Name"], n["Host"], n["Engine"]) for n in docs] == [
+            ("only-a", a.base_url, "docker"), ("shared", a.base_url, "docker"),
+            ("only-b", "lab-b", "docker"), ("shared", "lab-b", "docker")]
+        assert {n["Host"]: list(n["Containers"]) for n in docs if n["Name"] == "shared"} == {
+            a.base_url: ["ca"], "lab-b": ["cb"]}
+        assert {n["Id"] for n in docs if n["Name"] == "shared"} == {inspect(a, "shared")["Id"],
+                                                                     inspect(b, "shared")["Id"]}
+
+        code, out, err = run_cli(*two, "ps", "--json")
+        assert code == 0, err
+        assert [(e["Name"], e["Host"], e["Network"]) for e in json.loads(out)] == [
+            ("ca", a.base_url, "shared"), ("cb", "lab-b", "shared")]
+        code, out, err = run_cli(*two, "ps")
+        assert code == 0 and out.splitlines()[0].split()[:3] == ["NAME", "ENGINE", "HOST"], out
+        assert sorted((ln.split()[0], ln.split()[2]) for ln in out.strip().splitlines()[1:]) == [
+            ("ca", a.base_url), ("cb", "lab-b")]
+
+        code, out, err = run_cli(*two, "network", "inspect", "shared", "only-b")
+        assert code == 0, err
+        assert [(n["Name"], n["Host"]) for n in json.loads(out)] == [
+            ("shared", a.base_url), ("shared", "lab-b"), ("only-b", "lab-b")]
+
+        # A third daemon that is not there: named on one line, A and B still listed, exit 0.
+        gone = "unix:///run/ipvlan-tui-no-such-dockerd.sock"
+        code, out, err = run_cli(*two, "--host", gone, "network", "ls", "--json")
+        assert code == 0
+        (line,) = err.splitlines()
+        assert line.startswith(f"error: --host {gone}: not listed: Docker daemon unreachable") and \
+            "(the other daemons are listed)" in line, err
+        assert {n["Host"] for n in json.loads(out)} == {a.base_url, "lab-b"}
+
+        # Commands that change one daemon: refused with two --host, nothing changed on either.
+        before = (_daemon_state(a), _daemon_state(b))
+        for argv in (["--engine", "docker", "run", "--net", "shared", "--name", "cx", IMAGE, "sleep", "1"],
+                     ["rm", "ca"],
+                     ["--engine", "docker", "network", "create", "--internal", "--subnet", "10.64.0.0/24", "n64"],
+                     ["network", "rm", "only-a"],
+                     ["network", "connect", "only-a", "ca"]):
+            code, out, err = run_cli(*two, *argv)
+            assert code == 2 and "--host" in err and "pick one --host" in err, (argv, err)
+        assert (_daemon_state(a), _daemon_state(b)) == before
+    finally:
+        b.clean()
+        ContextAPI.remove_context("lab-b")
