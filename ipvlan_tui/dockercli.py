@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import socket
 
 from ipvlan_tui import hostlisting, multihost
 from ipvlan_tui import routes as routesmod
@@ -120,7 +121,11 @@ def cmd_routes(ctl, args, out, err) -> int:
         from ipvlan_tui.errors import ValidationError
 
         raise ValidationError("network", only, "no such network", "see `ipvlan-tui network ls` for the names")
-    found, skipped = routesmod.needed_routes(specs, ctl.inventory(), only=only)
+    # A network on another machine's daemon gets no next hop from this machine's links.
+    docker = getattr(ctl, "docker", None)
+    urls = {docker.host_label: docker.base_url} if docker is not None and docker.base_url else {}
+    found, skipped = routesmod.needed_routes(specs, ctl.inventory(), only=only, urls=urls,
+                                             local_names=(socket.gethostname(),))
     print(routesmod.render(getattr(args, "format", "ip") or "ip", found, skipped), file=out)
     return EXIT_OK
 

@@ -69,3 +69,33 @@ def test_a_url_to_this_machine_still_routes_via_its_parent():
     assert [(r.subnet, r.via) for r in found] == [("10.31.0.0/24", "10.30.0.1")]
     found, _ = routes.needed_routes([l3("l3b", "ssh://root@me")], INV, local_names=("me",))
     assert found[0].via == "10.30.0.1"
+
+
+def test_routes_command_passes_the_daemon_url_of_a_context():
+    """`--host CONTEXT routes`: the context's URL decides, not its name."""
+    import argparse
+    import io
+
+    from ipvlan_tui import dockercli
+    from ipvlan_tui.model import Network
+
+    class Docker:
+        host_label = "vm2"
+        base_url = "ssh://root@vm2"
+
+    class Ctl:
+        docker = Docker()
+
+        def networks(self):
+            return [Network(spec=l3("l3b", "vm2"))]
+
+        def inventory(self):
+            return INV
+
+    out = io.StringIO()
+    assert dockercli.cmd_routes(Ctl(), argparse.Namespace(network=None, format="ip"), out, io.StringIO()) == 0
+    assert "via ?" in out.getvalue() and "on the Docker host vm2" in out.getvalue()
+    Docker.base_url = "unix:///run/docker.sock"
+    out = io.StringIO()
+    dockercli.cmd_routes(Ctl(), argparse.Namespace(network=None, format="ip"), out, io.StringIO())
+    assert "ip route add 10.31.0.0/24 via 10.30.0.1" in out.getvalue()
