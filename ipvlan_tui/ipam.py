@@ -185,19 +185,24 @@ class UsedAddresses:
         v4: set[int] = set()
         v6: set[int] = set()
         memo = _PARSED
+        get, add4, add6 = memo.get, v4.add, v6.add
         for item in used:
-            if not isinstance(item, str):
+            try:
+                hit = get(item)
+            except TypeError:  # unhashable: not an address
                 continue
-            hit = memo.get(item)
             if hit is None:
+                if not isinstance(item, str):
+                    continue
                 hit = _parse_any(item)
                 if len(memo) >= _PARSED_MAX:
                     memo.clear()
                 memo[item] = hit
-            if hit[0] == 4:
-                v4.add(hit[1])
-            elif hit[0] == 6:
-                v6.add(hit[1])
+            version, value = hit
+            if version == 4:
+                add4(value)
+            elif version == 6:
+                add6(value)
         self.v4, self.v6 = v4, v6
 
     @classmethod

@@ -185,15 +185,14 @@ def link(root: Path, name: str, target: Path) -> None:
     folder = root / name
     path = folder / "hosts"
     try:
-        os.symlink(target, path)  # the usual case: a new endpoint, nothing there yet
-        return
+        os.mkdir(folder)  # the usual case: a new endpoint, nothing there yet
     except FileNotFoundError:
         folder.mkdir(parents=True, exist_ok=True)
-        try:
-            os.symlink(target, path)
-            return
-        except FileExistsError:
-            pass
+    except FileExistsError:
+        pass
+    try:
+        os.symlink(target, path)
+        return
     except FileExistsError:
         pass
     try:
