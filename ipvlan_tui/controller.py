@@ -531,7 +531,9 @@ class Controller:
                                                      prefer=(v4, v6))
 
         def unreserve():
-            store.delete_endpoint(req.name)
+            # Its lines are in no file unless marking it ready got as far as the edit
+            # and no further (a failed commit): taken out then too.
+            store.delete_endpoint(req.name, then=lambda: self._hosts_leave(spec.name, req.name))
 
         def make_ns():
             store.own("netns", req.name, spec.name, endpoint=req.name, claim=True)

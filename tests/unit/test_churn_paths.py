@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -244,6 +245,23 @@ def test_a_hosts_file_that_cannot_be_edited_rolls_the_run_back(ctl, monkeypatch)
     assert ctl.store.endpoint("b") is None and not ctl.kernel.netns_exists("b")
     assert not (ctl.hosts_root / "b").exists()
     assert resolved(ctl, "a") == expected([("a", "192.168.1.2", None)])
+
+
+def test_a_commit_that_fails_after_the_edit_leaves_no_line_behind(ctl, monkeypatch):
+    ctl.run_endpoint(EndpointRequest("a", "l2"))
+    real = ctl.store.set_endpoint_state
+
+    def commit_fails(name, state, then=None):
+        if state == "ready" and then is not None:
+            then()  # the file was edited ...
+            raise sqlite3.OperationalError("disk I/O error")  # ... the commit failed
+        return real(name, state, then)
+
+    monkeypatch.setattr(ctl.store, "set_endpoint_state", commit_fails)
+    with pytest.raises(PlanFailed):
+        ctl.run_endpoint(EndpointRequest("b", "l2"))
+    assert resolved(ctl, "a") == expected([("a", "192.168.1.2", None)])
+    assert ctl.store.endpoint("b") is None
 
 
 def test_restore_rewrites_a_hosts_file_out_of_step_and_relinks(ctl):
