@@ -94,8 +94,11 @@ def engine_text(engine: str, host: str = "") -> Text:
     return text
 
 
+_DIM_DASH = Text("-", style="dim")  # shared: DataTable never changes a cell's Text
+
+
 def _dim_if_empty(value: str) -> Text:
-    return Text(value) if value else Text("-", style="dim")
+    return Text(value) if value else _DIM_DASH
 
 
 _ZERO = Text("0", style="dim")

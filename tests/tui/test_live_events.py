@@ -32,6 +32,20 @@ def snapshot(app) -> dict:
     return out
 
 
+def textual_widths(app, t: ResourceTable) -> list[int]:
+    """Column widths as DataTable measures cells (not the panel's shortcut)."""
+    from textual.widgets._data_table import default_cell_formatter, measure
+
+    console = app.console
+    out = []
+    for column in t.ordered_columns:
+        cells = [t.get_cell(row.key, column.key) for row in t.ordered_rows]
+        out.append(max([measure(console, column.label, 1)]
+                       + [measure(console, default_cell_formatter(c, wrap=False, height=1), 1)
+                          for c in cells]))
+    return out
+
+
 def settled(app) -> bool:
     return (not app._refreshing and app._coalesce_timer is None and not app._event_posted.is_set()
             and not app._ev_batch and not app._events_waiting
@@ -68,6 +82,9 @@ async def test_random_events_end_as_a_full_refresh_shows(make_ctl, seed, query):
             await pilot.pause()
             if step % 8 == 7 or step == 24:
                 live = snapshot(app)
+                for panel in PANELS:
+                    t = app.query_one(f"#table-{panel}", ResourceTable)
+                    assert live[panel]["widths"] == textual_widths(app, t), (panel, step)
                 assert live == await refill(app, pilot), f"seed {seed} step {step}"
         print(f"{app.patches_applied} targeted updates, {app.live.full_reads - full0} full reads "
               f"({app.fallbacks})")
