@@ -12,7 +12,7 @@ import pytest
 from tests.patience import patient
 
 pytestmark = pytest.mark.kernel
-LAB_SECONDS = 300  # its expected time in the TCG lab VM (balances the lab VMs)
+LAB_SECONDS = 380  # its time in the TCG lab VM, measured with 3 VMs on a 2-core host (balances the lab VMs)
 
 SIZE = (160, 48)
 SLOW = 420.0  # the lab VM emulates its CPU (TCG): be patient, not flaky

@@ -13,7 +13,7 @@ import time
 import pytest
 
 pytestmark = pytest.mark.kernel
-LAB_SECONDS = 330  # its expected time in the TCG lab VM (balances the lab VMs)
+LAB_SECONDS = 285  # its time in the TCG lab VM, measured with 3 VMs on a 2-core host (balances the lab VMs)
 
 
 def routes(host, ns: str, six: bool = False) -> str:

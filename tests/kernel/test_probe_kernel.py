@@ -41,6 +41,7 @@ from ipvlan_tui.model import (
 )
 
 pytestmark = pytest.mark.kernel
+LAB_SECONDS = 70  # its time in the TCG lab VM, measured with 3 VMs on a 2-core host (balances the lab VMs)
 
 
 def ip(*args: str) -> None:

@@ -19,7 +19,7 @@ import time
 import pytest
 
 pytestmark = pytest.mark.kernel
-LAB_SECONDS = 80  # its expected time in the TCG lab VM (balances the lab VMs)
+LAB_SECONDS = 210  # its time in the TCG lab VM, measured with 3 VMs on a 2-core host (balances the lab VMs)
 
 RACES: list[str] = []
 # Rounds of the three run races (IPVLAN_TUI_RACE_ROUNDS=N for a long run); the racers
