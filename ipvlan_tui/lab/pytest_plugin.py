@@ -5,8 +5,8 @@ Load it from tests/conftest.py with `pytest_plugins = ["ipvlan_tui.lab.pytest_pl
 - Inside the lab (IPVLAN_TUI_IN_LAB=1), or when the host kernel can make
   dummy/802.1q/ipvlan links: marked tests run directly, as usual.
 - Otherwise the outer pytest boots lab VMs ONCE for all selected marked tests:
-  IPVLAN_TUI_LAB_VMS of them at once (default 3; the `docker` tests together in
-  one of 2048 MB, kernel test modules dealt to the others, 1024 MB), each runs
+  IPVLAN_TUI_LAB_VMS of them at once (default 4; the `docker` tests in two
+  of 2048 MB, kernel test modules dealt to the others, 1024 MB; see deal()), each runs
   `python -m pytest <node ids> --junitxml=<share>/junit.xml` inside, and
   replays every inner report (pass, failure with its traceback, skip, xfail)
   into this session. Failures also carry the tail of the inner output.
@@ -42,6 +42,7 @@ REPORT_ENV = "IPVLAN_TUI_LAB_REPORT"
 MARKERS = ("kernel", "docker")
 TAIL_LINES = 40
 DEFAULT_TEST_SECONDS = 8.0  # lab time of a test whose module gives no LAB_SECONDS
+DEFAULT_VMS = 4  # lab VMs at once (IPVLAN_TUI_LAB_VMS)
 SLOWEST = 5  # the slowest tests of each VM, named in the summary (for balancing the VMs)
 OFF_REASON = ("KERNEL LAB DISABLED (IPVLAN_TUI_LAB=off): this test needs ipvlan/8021q/dummy "
               "(or dockerd) and the host kernel lacks them; it did NOT run. Unset IPVLAN_TUI_LAB "
@@ -103,6 +104,52 @@ def _lab_seconds(items: list[pytest.Item]) -> float:
     if isinstance(hint, (int, float)) and hint > 0:
         return float(hint)
     return DEFAULT_TEST_SECONDS * len(items)
+
+
+def _vm_count() -> int:
+    try:
+        return max(1, int(os.environ.get("IPVLAN_TUI_LAB_VMS", str(DEFAULT_VMS))))
+    except ValueError:
+        return DEFAULT_VMS
+
+
+def _deal_modules(items: list[pytest.Item], bins: int) -> list[list[pytest.Item]]:
+    """Whole modules into `bins` groups, the longest (LAB_SECONDS) first, each to the
+    group with the least work so far."""
+    by_module: dict[str, list[pytest.Item]] = {}
+    for it in items:
+        by_module.setdefault(it.nodeid.split("::")[0], []).append(it)
+    weight = {mod: _lab_seconds(its) for mod, its in by_module.items()}
+    out: list[list[pytest.Item]] = [[] for _ in range(max(1, min(bins, len(by_module))))]
+    load = [0.0] * len(out)
+    for mod in sorted(by_module, key=lambda m: (-weight[m], m)):
+        i = load.index(min(load))
+        out[i].extend(by_module[mod])
+        load[i] += weight[mod]
+    return out
+
+
+def deal(items: list[pytest.Item], n: int) -> list[list[pytest.Item]]:
+    """The marked tests split over `n` VMs run at once.
+
+    Docker tests never share a VM with kernel tests (their session makes eth0 and
+    runs dockerd); with 4 VMs or more they get two VMs of their own (each starts its
+    dockerd once), else one. Kernel test modules go to the remaining VMs. Modules are
+    dealt whole, by their LAB_SECONDS estimate, the longest first.
+    """
+    if n == 1:
+        return [list(items)]
+    docker = [it for it in items if it.get_closest_marker("docker")]
+    kernel = [it for it in items if not it.get_closest_marker("docker")]
+    if not kernel:
+        docker_vms = n
+    else:
+        docker_vms = 0 if not docker else (2 if n >= 4 else 1)
+    groups = _deal_modules(docker, docker_vms) if docker else []
+    if kernel:
+        groups.extend(_deal_modules(kernel, n - docker_vms))
+    order = {it.nodeid: i for i, it in enumerate(items)}
+    return [sorted(g, key=lambda it: order[it.nodeid]) for g in groups if g]
 
 
 class _LabRun:
@@ -237,38 +284,7 @@ class LabPlugin:
             print(text, file=sys.stderr)
 
     def _groups(self) -> list[list[pytest.Item]]:
-        """The marked tests split over IPVLAN_TUI_LAB_VMS VMs (default 3) run at once.
-
-        Docker tests stay together (each VM starts its own dockerd once); kernel
-        tests are dealt out by module, the longest (LAB_SECONDS) first, to the VM
-        with the least work so far.
-        """
-        try:
-            n = max(1, int(os.environ.get("IPVLAN_TUI_LAB_VMS", "3")))
-        except ValueError:
-            n = 3
-        if n == 1:
-            return [list(self.lab_items)]
-        docker = [it for it in self.lab_items if it.get_closest_marker("docker")]
-        kernel = [it for it in self.lab_items if not it.get_closest_marker("docker")]
-        groups: list[list[pytest.Item]] = [docker] if docker else []
-        slots = n - len(groups) if kernel else 0
-        if slots <= 0 and kernel:
-            groups[-1].extend(kernel)
-        elif kernel:
-            by_module: dict[str, list[pytest.Item]] = {}
-            for it in kernel:
-                by_module.setdefault(it.nodeid.split("::")[0], []).append(it)
-            weight = {mod: _lab_seconds(items) for mod, items in by_module.items()}
-            bins: list[list[pytest.Item]] = [[] for _ in range(min(slots, len(by_module)))]
-            load = [0.0] * len(bins)
-            for mod in sorted(by_module, key=lambda m: (-weight[m], m)):
-                i = load.index(min(load))
-                bins[i].extend(by_module[mod])
-                load[i] += weight[mod]
-            groups.extend(bins)
-        order = {it.nodeid: i for i, it in enumerate(self.lab_items)}
-        return [sorted(g, key=lambda it: order[it.nodeid]) for g in groups if g]
+        return deal(self.lab_items, _vm_count())
 
     def _run_lab(self) -> None:
         self.results = {}

@@ -19,6 +19,7 @@ from ipvlan_tui import cli
 from tests.docker.conftest import IMAGE
 
 pytestmark = pytest.mark.docker
+LAB_SECONDS = 80  # its expected time in the TCG lab VM (deals the docker modules to two VMs)
 
 
 def run_cli(*argv: str) -> tuple[int, str, str]:

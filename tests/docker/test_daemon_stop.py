@@ -29,6 +29,7 @@ from tests.docker.conftest import sh
 from tests.patience import patient
 
 pytestmark = pytest.mark.docker
+LAB_SECONDS = 150  # its expected time in the TCG lab VM (deals the docker modules to two VMs)
 
 SIZE = (160, 48)
 SLOW = 240.0  # TCG lab VM: dockerd takes tens of seconds to start; be patient, not flaky

@@ -18,6 +18,7 @@ from ipvlan_tui.model import PARENT_VLAN, EndpointRequest, NetworkRequest
 from tests.docker.conftest import IMAGE, sh
 
 pytestmark = pytest.mark.docker
+LAB_SECONDS = 600  # its expected time in the TCG lab VM (deals the docker modules to two VMs)
 
 
 def create(ctl, name, *, subnets=(), gateways=(), ip_ranges=(), aux=(), opts=(), internal=False, ipv6=False):

@@ -24,6 +24,7 @@ from tests.docker.conftest import IMAGE
 from tests.docker.test_cli_docker import inspect, run_cli
 
 pytestmark = pytest.mark.docker
+LAB_SECONDS = 280  # its expected time in the TCG lab VM (deals the docker modules to two VMs)
 
 SUBNET = "192.168.20.0/24"
 SLICES = ("192.168.20.0/25", "192.168.20.128/25")

@@ -23,6 +23,7 @@ from ipvlan_tui.mapfile import MISSING
 from ipvlan_tui.model import NetworkRequest
 
 pytestmark = pytest.mark.docker
+LAB_SECONDS = 80  # its expected time in the TCG lab VM (deals the docker modules to two VMs)
 
 NETS = {
     "dvlan20": dict(subnets=("192.168.20.0/24",), gateways=("192.168.20.1",),
