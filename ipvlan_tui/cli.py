@@ -215,14 +215,20 @@ def _print_plan(result, out) -> None:
 
 
 # ----------------------------------------------------------------------------- commands
-def _ctl(args):
-    from ipvlan_tui.controller import open_controller
-    hosts = list(args.host or ())[:1]  # main() refused more than one for every command but the listings
+def _console_hosts(args) -> list[str]:
+    """The one --host (if any) as the daemon URL the controller connects to: a Docker
+    context name (or "local") resolved. main() refused more than one for every command but
+    the listings."""
+    hosts = list(args.host or ())[:1]
     if hosts and not args.demo and "://" not in hosts[0]:
-        # A Docker context name (or "local") as the daemon URL the controller connects to.
         url = dockercli.daemon_url(hosts[0])
         hosts = [url] if url else []
-    return open_controller(args.state_dir, demo=args.demo, engine=args.engine, hosts=hosts)
+    return hosts
+
+
+def _ctl(args):
+    from ipvlan_tui.controller import open_controller
+    return open_controller(args.state_dir, demo=args.demo, engine=args.engine, hosts=_console_hosts(args))
 
 
 def _local_ctl(args):
@@ -525,7 +531,16 @@ def main(argv: Sequence[str] | None = None, out=None, err=None) -> int:
     args.host = (args.host or []) + (getattr(args, "sub_host", None) or [])
     if args.cmd is None:
         from ipvlan_tui.tui.app import run_app
-        return run_app(state_dir=args.state_dir, demo=args.demo)
+        try:
+            if len(args.host) > 1:
+                raise ValidationError("--host", " ".join(args.host), f"names {len(args.host)} Docker daemons, "
+                                      "but the console shows one", "pick one --host (the listings `network ls` "
+                                      "and `ps` take several)")
+            hosts = _console_hosts(args)
+        except ValidationError as exc:
+            print(f"error: {exc}", file=err)
+            return EXIT_BAD
+        return run_app(state_dir=args.state_dir, demo=args.demo, hosts=hosts)
     try:
         _refuse_many_hosts(args)
         return HANDLERS[args.cmd](args, out, err)

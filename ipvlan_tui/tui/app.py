@@ -769,11 +769,12 @@ class IpvlanApp(App[int]):
         yield from super().get_system_commands(screen)
 
 
-def run_app(state_dir: str | None = None, demo: bool = False) -> int:
-    """Entry point for `ipvlan-tui` with no command (and `--demo`)."""
+def run_app(state_dir: str | None = None, demo: bool = False, hosts: list[str] | None = None) -> int:
+    """Entry point for `ipvlan-tui` with no command (and `--demo`); `hosts`: the one
+    Docker daemon (URL) the console shows, else the local default."""
     from ipvlan_tui.controller import open_controller
 
-    ctl = open_controller(state_dir, demo=demo)
+    ctl = open_controller(state_dir, demo=demo, hosts=hosts or ())
     if demo:
         actions.populate_demo(ctl)
     app = IpvlanApp(ctl, demo=demo)
