@@ -72,6 +72,16 @@ async def shoot(out: Path) -> list[Path]:
         await pilot.press("3")
         await pilot.pause(0.2)
         await save(app, "main")
+        # An L3 network: its detail shows the routes other hosts need.
+        await pilot.press("home")
+        for _ in range(8):
+            sel = getattr(app, "_last_selected", None)
+            if getattr(getattr(sel, "spec", None), "name", "") == "web_l3":
+                break
+            await pilot.press("down")
+            await pilot.pause(0.1)
+        await pilot.pause(0.3)
+        await save(app, "network-l3-routes")
         await pilot.press("t")
         await pilot.pause(0.3)
         await save(app, "topology")
