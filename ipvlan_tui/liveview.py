@@ -267,11 +267,12 @@ class LiveView:
                      ) -> dict[int, Link | None] | FullRead:
         from ipvlan_tui.engines import inventory as _inventory
 
-        if not hasattr(self.ctl.kernel, "inventory") or type(self.ctl.kernel).__name__ != "KernelEngine":
+        read_links = getattr(self.ctl.kernel, "read_links", None)
+        if read_links is None:
             return FullRead(f"{type(self.ctl.kernel).__name__} cannot read one link")
         host_names = {l.ifindex: l.name for l in inv.links if l.netns == ""}
         try:
-            return _inventory.read_links(netns, indexes, host_names)
+            return read_links(netns, indexes, host_names)
         except _inventory.UnresolvedParent as exc:
             return FullRead(str(exc))
         except (OSError, ValueError) as exc:

@@ -137,6 +137,12 @@ def _header(r: NeededRoute, comment: str) -> str:
     return f"{comment} network {r.network}{where} (parent {r.parent})"
 
 
+def ip_command(r: NeededRoute) -> str:
+    """`ip [-6 ]route add SUBNET via HOSTADDR`, with `?` for a missing next hop."""
+    fam = "-6 " if r.version == 6 else ""
+    return f"ip {fam}route add {r.subnet} via {r.via or '?'}"
+
+
 def render_ip(routes: Sequence[NeededRoute], skipped: Sequence[Skipped] = ()) -> str:
     """`ip route add` lines for the other hosts and the upstream router."""
     lines: list[str] = []
@@ -145,11 +151,7 @@ def render_ip(routes: Sequence[NeededRoute], skipped: Sequence[Skipped] = ()) ->
         if (r.network, r.host) != last:
             lines.append(_header(r, "#"))
             last = (r.network, r.host)
-        fam = "-6 " if r.version == 6 else ""
-        if r.via is None:
-            lines.append(f"# ip {fam}route add {r.subnet} via ?  ({r.problem})")
-        else:
-            lines.append(f"ip {fam}route add {r.subnet} via {r.via}")
+        lines.append(f"# {ip_command(r)}  ({r.problem})" if r.via is None else ip_command(r))
     for s in skipped:
         lines.append(f"# {s.network}: no route needed ({s.reason})")
     if not lines:

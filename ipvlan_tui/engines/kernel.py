@@ -39,7 +39,7 @@ from pyroute2.netlink.rtnl.ifinfmsg.plugins.ipvlan import ipvlan as _pyroute2_ip
 from ipvlan_tui.engines import inventory as _inventory
 from ipvlan_tui.engines import netns as _netns
 from ipvlan_tui.errors import EngineError
-from ipvlan_tui.model import ENDPOINT_IFNAME, FLAGS, MODES, Inventory, Route
+from ipvlan_tui.model import ENDPOINT_IFNAME, FLAGS, MODES, Inventory, Link, Route
 
 T = TypeVar("T")
 
@@ -695,6 +695,12 @@ class KernelEngine:
     def inventory(self, namespaces: Iterable[str] | None = None, **kwargs: Any) -> Inventory:
         """The lean bulk read (inventory.read_inventory): host + named namespaces."""
         return _inventory.read_inventory(namespaces, **kwargs)
+
+    def read_links(self, netns: str, ifindexes: Iterable[int], host_names: dict[int, str] | None = None
+                   ) -> dict[int, Link | None]:
+        """Some links of one namespace re-read (inventory.read_links): for the console's
+        targeted updates. Raises inventory.UnresolvedParent or OSError: read everything."""
+        return _inventory.read_links(netns, ifindexes, host_names)
 
 
 # --------------------------------------------------------------------------

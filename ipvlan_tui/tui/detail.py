@@ -233,13 +233,9 @@ def needed_routes_text(net: Network, idx: Index | None) -> RenderableType | None
         return text
     problems: list[str] = []
     for r in found:
-        fam = "-6 " if r.version == 6 else ""
-        if r.via is None:
-            text.append(f"  ip {fam}route add {r.subnet} via ?\n", style="yellow")
-            if r.problem not in problems:
-                problems.append(r.problem)
-        else:
-            text.append(f"  ip {fam}route add {r.subnet} via {r.via}\n", style="#7fd962")
+        text.append(f"  {routesmod.ip_command(r)}\n", style="yellow" if r.via is None else "#7fd962")
+        if r.via is None and r.problem not in problems:
+            problems.append(r.problem)
     for problem in problems:
         text.append(f"  ? {problem}\n", style="dim")
     return text
